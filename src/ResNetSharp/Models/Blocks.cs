@@ -1,0 +1,222 @@
+using System.Numerics;
+using ResNetSharp.NN;
+using ResNetSharp.Tensors;
+
+namespace ResNetSharp.Models;
+
+/// <summary>How a block's input reaches its output.</summary>
+public enum ShortcutKind
+{
+    /// <summary>y = relu(F(x) + x): shapes agree.</summary>
+    Identity,
+    /// <summary>y = relu(F(x) + BN(conv1x1(x))): torchvision's `downsample`, option B of the paper.</summary>
+    Projection,
+    /// <summary>y = relu(F(x) + pad(x[:, :, ::s, ::s])): the paper's CIFAR option A, no parameters.</summary>
+    ZeroPad,
+    /// <summary>y = relu(F(x)): the plain networks of the degradation experiment.</summary>
+    None,
+}
+
+/// <summary>The shared shape of BasicBlock and Bottleneck: a residual branch F, a shortcut, the add and the final ReLU.</summary>
+public abstract class ResidualBlock<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly ResidualAdd<T> _add = new();
+    private readonly ReLU<T> _outRelu = new();
+    private Tensor<T>? _inputGrad;
+
+    protected ResidualBlock(ShortcutKind shortcut, Module<T>? downsample)
+    {
+        Shortcut = shortcut;
+        Downsample = downsample;
+    }
+
+    public ShortcutKind Shortcut { get; }
+    /// <summary>The projection or zero-pad shortcut; null for identity and none.</summary>
+    public Module<T>? Downsample { get; }
+
+    /// <summary>The residual branch F, in order, with their state-dict names.</summary>
+    protected abstract IEnumerable<(string Name, Module<T> Module)> Branch { get; }
+
+    public override IEnumerable<(string Name, Module<T> Module)> Children
+    {
+        get
+        {
+            foreach (var c in Branch) yield return c;
+            if (Downsample is not null) yield return ("downsample", Downsample);
+        }
+    }
+
+    public override int[] OutputShape(ReadOnlySpan<int> input)
+    {
+        var shape = input.ToArray();
+        foreach (var (_, m) in Branch) shape = m.OutputShape(shape);
+        if (Shortcut == ShortcutKind.None) return shape;
+        var sc = Downsample is null ? input.ToArray() : Downsample.OutputShape(input);
+        if (!sc.AsSpan().SequenceEqual(shape))
+            throw ShapeError(Tensor<T>.ShapeString(shape), sc, "the shortcut's output does not match the residual branch");
+        return shape;
+    }
+
+    public override int[] Describe(ReadOnlySpan<int> input, List<LayerSummary> rows)
+    {
+        var shape = input.ToArray();
+        foreach (var (_, m) in Branch) shape = m.Describe(shape, rows);
+        Downsample?.Describe(input, rows);
+        OutputShape(input);
+        if (Shortcut != ShortcutKind.None) rows.Add(new LayerSummary(Join(Name, "add"), "Add", shape, 0, 0));
+        rows.Add(new LayerSummary(Join(Name, "relu"), "ReLU", shape, 0, 0));
+        return shape;
+    }
+
+    public override Tensor<T> Forward(Tensor<T> x)
+    {
+        var f = x;
+        foreach (var (_, m) in Branch) f = m.Forward(f);
+        if (Shortcut != ShortcutKind.None)
+            f = _add.Forward(f, Downsample is null ? x : Downsample.Forward(x), Label);
+        return _outRelu.Forward(f);
+    }
+
+    public override Tensor<T> Backward(Tensor<T> dy)
+    {
+        var d = _outRelu.Backward(dy);
+        var dBranch = d;
+        var branch = Branch.ToList();
+        for (int i = branch.Count - 1; i >= 0; i--) dBranch = branch[i].Module.Backward(dBranch);
+        if (Shortcut == ShortcutKind.None) return dBranch;
+        var (_, dShortcutOut) = ResidualAdd<T>.Backward(d);
+        var dShortcut = Downsample is null ? dShortcutOut : Downsample.Backward(dShortcutOut);
+        var dx = Tensor<T>.Reuse(ref _inputGrad, false, dBranch.ShapeArray);
+        Kernels.Elementwise.Add<T>(dBranch.Span, dShortcut.Span, dx.Span);
+        return dx;
+    }
+}
+
+/// <summary>Two 3x3 convolutions (ResNet-18/34 and the CIFAR networks): conv1 (stride s) → bn1 → relu → conv2 → bn2.</summary>
+public sealed class BasicBlock<T> : ResidualBlock<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public const int Expansion = 1;
+    private readonly ReLU<T> _relu = new();
+
+    public BasicBlock(int inPlanes, int planes, int stride, ShortcutKind shortcut, Random rng)
+        : base(shortcut, MakeShortcut(inPlanes, planes, stride, shortcut, rng))
+    {
+        Conv1 = new Conv2d<T>(inPlanes, planes, 3, stride, 1, rng: rng);
+        Bn1 = new BatchNorm2d<T>(planes);
+        Conv2 = new Conv2d<T>(planes, planes, 3, 1, 1, rng: rng);
+        Bn2 = new BatchNorm2d<T>(planes);
+    }
+
+    public Conv2d<T> Conv1 { get; }
+    public BatchNorm2d<T> Bn1 { get; }
+    public Conv2d<T> Conv2 { get; }
+    public BatchNorm2d<T> Bn2 { get; }
+    public override string Kind => "BasicBlock";
+    /// <summary>The BN whose γ zero-init-residual sets to 0, so the block starts as the identity.</summary>
+    public BatchNorm2d<T> LastNorm => Bn2;
+
+    protected override IEnumerable<(string, Module<T>)> Branch =>
+        [("conv1", Conv1), ("bn1", Bn1), ("relu1", _relu), ("conv2", Conv2), ("bn2", Bn2)];
+
+    internal static Module<T>? MakeShortcut(int inPlanes, int outPlanes, int stride, ShortcutKind kind, Random rng)
+    {
+        bool reshapes = stride != 1 || inPlanes != outPlanes;
+        return kind switch
+        {
+            ShortcutKind.Identity when reshapes =>
+                throw new ArgumentException($"an identity shortcut cannot map {inPlanes} channels at stride {stride} to {outPlanes}"),
+            ShortcutKind.Projection => new Sequential<T>(new Conv2d<T>(inPlanes, outPlanes, 1, stride, 0, rng: rng), new BatchNorm2d<T>(outPlanes)),
+            ShortcutKind.ZeroPad => new ZeroPadShortcut<T>(inPlanes, outPlanes, stride),
+            _ => null,
+        };
+    }
+}
+
+/// <summary>
+/// 1x1 reduce → 3x3 → 1x1 expand (×4), for ResNet-50/101/152. The stride sits on the 3x3 by default (torchvision,
+/// "ResNet v1.5", about 0.5% better top-1); strideOnFirst1x1 puts it on conv1 as in the paper.
+/// </summary>
+public sealed class Bottleneck<T> : ResidualBlock<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public const int Expansion = 4;
+    private readonly ReLU<T> _relu1 = new(), _relu2 = new();
+
+    public Bottleneck(int inPlanes, int planes, int stride, ShortcutKind shortcut, Random rng, bool strideOnFirst1x1 = false)
+        : base(shortcut, BasicBlock<T>.MakeShortcut(inPlanes, planes * Expansion, stride, shortcut, rng))
+    {
+        Conv1 = new Conv2d<T>(inPlanes, planes, 1, strideOnFirst1x1 ? stride : 1, 0, rng: rng);
+        Bn1 = new BatchNorm2d<T>(planes);
+        Conv2 = new Conv2d<T>(planes, planes, 3, strideOnFirst1x1 ? 1 : stride, 1, rng: rng);
+        Bn2 = new BatchNorm2d<T>(planes);
+        Conv3 = new Conv2d<T>(planes, planes * Expansion, 1, 1, 0, rng: rng);
+        Bn3 = new BatchNorm2d<T>(planes * Expansion);
+    }
+
+    public Conv2d<T> Conv1 { get; }
+    public BatchNorm2d<T> Bn1 { get; }
+    public Conv2d<T> Conv2 { get; }
+    public BatchNorm2d<T> Bn2 { get; }
+    public Conv2d<T> Conv3 { get; }
+    public BatchNorm2d<T> Bn3 { get; }
+    public override string Kind => "Bottleneck";
+    public BatchNorm2d<T> LastNorm => Bn3;
+
+    protected override IEnumerable<(string, Module<T>)> Branch =>
+        [("conv1", Conv1), ("bn1", Bn1), ("relu1", _relu1), ("conv2", Conv2), ("bn2", Bn2), ("relu2", _relu2), ("conv3", Conv3), ("bn3", Bn3)];
+}
+
+/// <summary>
+/// The CIFAR option-A shortcut: y = x[:, :, ::s, ::s] with the new channels zero (half before, half after), as in
+/// the reference implementation's F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes//4, planes//4)).
+/// </summary>
+public sealed class ZeroPadShortcut<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private Tensor<T>? _output, _inputGrad;
+
+    public ZeroPadShortcut(int inChannels, int outChannels, int stride)
+    {
+        if (outChannels < inChannels) throw new ArgumentException($"ZeroPadShortcut: cannot shrink {inChannels} channels to {outChannels}");
+        InChannels = inChannels; OutChannels = outChannels; Stride = stride;
+    }
+
+    public int InChannels { get; }
+    public int OutChannels { get; }
+    public int Stride { get; }
+    private int PadBefore => (OutChannels - InChannels) / 2;
+    public override string Kind => "ZeroPadShortcut";
+
+    public override int[] OutputShape(ReadOnlySpan<int> input)
+    {
+        var (n, _, h, w) = ExpectNchw(input, InChannels);
+        return [n, OutChannels, (h + Stride - 1) / Stride, (w + Stride - 1) / Stride];
+    }
+
+    public override Tensor<T> Forward(Tensor<T> x)
+    {
+        var shape = OutputShape(x.Shape);
+        var y = Tensor<T>.Reuse(ref _output, true, shape);
+        int oh = shape[2], ow = shape[3];
+        var src = x.Span; var dst = y.Span;
+        for (int n = 0; n < x.N; n++)
+            for (int c = 0; c < InChannels; c++)
+                for (int i = 0; i < oh; i++)
+                    for (int j = 0; j < ow; j++)
+                        dst[((n * OutChannels + c + PadBefore) * oh + i) * ow + j] = src[((n * InChannels + c) * x.H + i * Stride) * x.W + j * Stride];
+        _inputGrad = Tensor<T>.Reuse(ref _inputGrad, false, x.ShapeArray);
+        return y;
+    }
+
+    public override Tensor<T> Backward(Tensor<T> dy)
+    {
+        var dx = _inputGrad ?? throw new InvalidOperationException($"{Label}: Backward called before Forward");
+        dx.Clear();
+        int h = dx.H, w = dx.W, oh = dy.H, ow = dy.W;
+        var src = dy.Span; var dst = dx.Span;
+        for (int n = 0; n < dx.N; n++)
+            for (int c = 0; c < InChannels; c++)
+                for (int i = 0; i < oh; i++)
+                    for (int j = 0; j < ow; j++)
+                        dst[((n * InChannels + c) * h + i * Stride) * w + j * Stride] = src[((n * OutChannels + c + PadBefore) * oh + i) * ow + j];
+        return dx;
+    }
+}

@@ -1,0 +1,48 @@
+using System.Numerics;
+using ResNetSharp.Kernels;
+using ResNetSharp.Tensors;
+
+namespace ResNetSharp.NN;
+
+/// <summary>y = max(x, 0), any shape. The gradient at 0 is 0, as in PyTorch.</summary>
+public sealed class ReLU<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private Tensor<T>? _output, _inputGrad;
+
+    public override string Kind => "ReLU";
+    public override int[] OutputShape(ReadOnlySpan<int> input) => input.ToArray();
+
+    public override Tensor<T> Forward(Tensor<T> x)
+    {
+        var y = Tensor<T>.Reuse(ref _output, false, x.ShapeArray);
+        Elementwise.Relu<T>(x.Span, y.Span);
+        return y;
+    }
+
+    public override Tensor<T> Backward(Tensor<T> dy)
+    {
+        var y = _output ?? throw new InvalidOperationException($"{Label}: Backward called before Forward");
+        var dx = Tensor<T>.Reuse(ref _inputGrad, false, y.ShapeArray);
+        Elementwise.ReluBackward<T>(y.Span, dy.Span, dx.Span);
+        return dx;
+    }
+}
+
+/// <summary>The residual connection: y = a + b; both inputs receive dy unchanged.</summary>
+public sealed class ResidualAdd<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private Tensor<T>? _output;
+
+    public Tensor<T> Forward(Tensor<T> a, Tensor<T> b, string layer)
+    {
+        if (!a.Shape.SequenceEqual(b.Shape))
+            throw new ShapeMismatchException(layer, $"the residual branch's shape {Tensor<T>.ShapeString(a.Shape)}", b.ShapeArray,
+                "shortcut and residual branch disagree");
+        var y = Tensor<T>.Reuse(ref _output, false, a.ShapeArray);
+        Elementwise.Add<T>(a.Span, b.Span, y.Span);
+        return y;
+    }
+
+    /// <summary>d(a+b)/da = d(a+b)/db = 1, so both gradients are dy itself (no copy).</summary>
+    public static (Tensor<T> Da, Tensor<T> Db) Backward(Tensor<T> dy) => (dy, dy);
+}

@@ -1,0 +1,106 @@
+using System.Numerics;
+using ResNetSharp.Kernels;
+using ResNetSharp.Tensors;
+
+namespace ResNetSharp.NN;
+
+/// <summary>
+/// BatchNorm2d as in PyTorch: in training, normalise with the batch mean and biased variance and update the running
+/// mean and the unbiased running variance with momentum 0.1; in evaluation, normalise with the running statistics.
+/// </summary>
+public sealed class BatchNorm2d<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private Tensor<T>? _input, _output, _inputGrad, _scale, _shift;
+    private readonly double[] _mean, _invStd, _variance;
+    private bool _forwardWasTraining;
+
+    public BatchNorm2d(int channels, double eps = 1e-5, double momentum = 0.1)
+    {
+        if (channels <= 0) throw new ArgumentException($"BatchNorm2d: channel count must be positive, got {channels}");
+        Channels = channels; Eps = eps; Momentum = momentum;
+        Weight = new Parameter<T>("weight", new Tensor<T>(channels), ParameterRole.NormScale);
+        Weight.Value.Fill(T.One);
+        Bias = new Parameter<T>("bias", new Tensor<T>(channels), ParameterRole.NormShift);
+        RunningMean = new Tensor<T>(channels);
+        RunningVar = new Tensor<T>(channels);
+        RunningVar.Fill(T.One);
+        _mean = new double[channels];
+        _invStd = new double[channels];
+        _variance = new double[channels];
+    }
+
+    public int Channels { get; }
+    public double Eps { get; }
+    public double Momentum { get; }
+    public Parameter<T> Weight { get; }
+    public Parameter<T> Bias { get; }
+    public Tensor<T> RunningMean { get; }
+    public Tensor<T> RunningVar { get; }
+    /// <summary>Training batches seen, as PyTorch's num_batches_tracked.</summary>
+    public long NumBatchesTracked { get; set; }
+
+    public override string Kind => "BatchNorm2d";
+    public override IEnumerable<Parameter<T>> OwnParameters => [Weight, Bias];
+    public override IEnumerable<(string, Tensor<T>)> OwnBuffers => [("running_mean", RunningMean), ("running_var", RunningVar)];
+
+    public override int[] OutputShape(ReadOnlySpan<int> input)
+    {
+        ExpectNchw(input, Channels);
+        return input.ToArray();
+    }
+
+    public override Tensor<T> Forward(Tensor<T> x)
+    {
+        OutputShape(x.Shape);
+        int n = x.N, c = Channels, plane = x.H * x.W;
+        if (IsTraining)
+        {
+            if ((long)n * plane <= 1)
+                throw ShapeError($"(N, {c}, H, W) with N·H·W > 1", x.Shape, "training needs more than one value per channel");
+            var varBuf = _variance;
+            BatchNormKernel.Statistics(n, c, plane, x.Span, _mean, varBuf);
+            double unbiased = (double)n * plane / ((double)n * plane - 1);
+            var rm = RunningMean.Span; var rv = RunningVar.Span;
+            for (int ch = 0; ch < c; ch++)
+            {
+                rm[ch] = T.CreateTruncating((1 - Momentum) * double.CreateTruncating(rm[ch]) + Momentum * _mean[ch]);
+                rv[ch] = T.CreateTruncating((1 - Momentum) * double.CreateTruncating(rv[ch]) + Momentum * varBuf[ch] * unbiased);
+                _invStd[ch] = 1.0 / Math.Sqrt(varBuf[ch] + Eps);
+            }
+            NumBatchesTracked++;
+        }
+        else
+        {
+            var rm = RunningMean.Span; var rv = RunningVar.Span;
+            for (int ch = 0; ch < c; ch++)
+            {
+                _mean[ch] = double.CreateTruncating(rm[ch]);
+                _invStd[ch] = 1.0 / Math.Sqrt(double.CreateTruncating(rv[ch]) + Eps);
+            }
+        }
+        // Fold γ, β, μ and σ⁻¹ into y = x·scale + shift.
+        var scale = Tensor<T>.Reuse(ref _scale, false, c).Span;
+        var shift = Tensor<T>.Reuse(ref _shift, false, c).Span;
+        var gamma = Weight.Value.Span; var beta = Bias.Value.Span;
+        for (int ch = 0; ch < c; ch++)
+        {
+            double s = double.CreateTruncating(gamma[ch]) * _invStd[ch];
+            scale[ch] = T.CreateTruncating(s);
+            shift[ch] = T.CreateTruncating(double.CreateTruncating(beta[ch]) - _mean[ch] * s);
+        }
+        var y = Tensor<T>.Reuse(ref _output, false, x.ShapeArray);
+        BatchNormKernel.ScaleShift(n, c, plane, x.Span, scale, shift, y.Span);
+        _input = x;
+        _forwardWasTraining = IsTraining;
+        return y;
+    }
+
+    public override Tensor<T> Backward(Tensor<T> dy)
+    {
+        var x = _input ?? throw new InvalidOperationException($"{Label}: Backward called before Forward");
+        var dx = Tensor<T>.Reuse(ref _inputGrad, false, x.ShapeArray);
+        BatchNormKernel.Backward(x.N, Channels, x.H * x.W, x.Span, dy.Span, _mean, _invStd, Weight.Value.Span,
+            _forwardWasTraining, dx.Span, Weight.Grad.Span, Bias.Grad.Span);
+        return dx;
+    }
+}

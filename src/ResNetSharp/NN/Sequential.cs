@@ -1,0 +1,50 @@
+using System.Numerics;
+using ResNetSharp.Tensors;
+
+namespace ResNetSharp.NN;
+
+/// <summary>Modules run in order; backward runs them in reverse. Children are named "0", "1", … unless given names.</summary>
+public class Sequential<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly List<(string Name, Module<T> Module)> _children = [];
+
+    public Sequential(params Module<T>[] modules)
+    {
+        foreach (var m in modules) _children.Add((_children.Count.ToString(), m));
+    }
+
+    public Sequential(IEnumerable<(string Name, Module<T> Module)> named) => _children.AddRange(named);
+
+    public override string Kind => "Sequential";
+    public override IEnumerable<(string Name, Module<T> Module)> Children => _children;
+    public int Count => _children.Count;
+    public Module<T> this[int index] => _children[index].Module;
+    public Module<T> this[string name] => _children.First(c => c.Name == name).Module;
+
+    public override int[] OutputShape(ReadOnlySpan<int> input)
+    {
+        var shape = input.ToArray();
+        foreach (var (_, m) in _children) shape = m.OutputShape(shape);
+        return shape;
+    }
+
+    public override long MacsPerImage(ReadOnlySpan<int> input)
+    {
+        long total = 0;
+        var shape = input.ToArray();
+        foreach (var (_, m) in _children) { total += m.MacsPerImage(shape); shape = m.OutputShape(shape); }
+        return total;
+    }
+
+    public override Tensor<T> Forward(Tensor<T> x)
+    {
+        foreach (var (_, m) in _children) x = m.Forward(x);
+        return x;
+    }
+
+    public override Tensor<T> Backward(Tensor<T> dy)
+    {
+        for (int i = _children.Count - 1; i >= 0; i--) dy = _children[i].Module.Backward(dy);
+        return dy;
+    }
+}
