@@ -1,0 +1,80 @@
+using System.Text.Json;
+using ResNetSharp.Tests.Support;
+
+namespace ResNetSharp.Tests.Cli;
+
+public class CliTests
+{
+    [Fact]
+    public void SummaryJsonHasTorchvisionCounts()
+    {
+        var r = Support.Cli.Run("summary", "--arch", "resnet50", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        Assert.Equal(25_557_032, doc.RootElement.GetProperty("params").GetInt64());
+        Assert.InRange(doc.RootElement.GetProperty("macs").GetInt64() / 1e9, 4.089 * 0.99, 4.089 * 1.01);
+        Assert.Contains(doc.RootElement.GetProperty("layers").EnumerateArray(), l => l.GetProperty("name").GetString() == "layer4.2.conv3");
+    }
+
+    [Fact]
+    public void SummaryTableShowsLayersShapesAndTotals()
+    {
+        var r = Support.Cli.Run("summary", "--arch", "resnet20", "--input", "1x28x28");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("layer3.2.conv2 (Conv2d)", r.Stdout);
+        Assert.Contains("(N, 64, 7, 7)", r.Stdout);
+        Assert.Contains("Total params: 269,434", r.Stdout);  // one input channel: 144 conv1 weights fewer
+        Assert.Contains("Multiply-adds per image:", r.Stdout);
+    }
+
+    [Fact]
+    public void ClassesAndSmallStemOptionsApply()
+    {
+        var r = Support.Cli.Run("summary", "--arch", "resnet18", "--input", "3x32x32", "--classes", "10", "--small-input-stem", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        Assert.Equal(11_173_962, doc.RootElement.GetProperty("params").GetInt64());  // torchvision resnet18(num_classes=10) with a 3x3 stem
+        Assert.Equal(10, doc.RootElement.GetProperty("output")[0].GetInt32());
+    }
+
+    [Fact]
+    public void ForwardRunsAndReportsTheOutputShape()
+    {
+        var r = Support.Cli.Run("forward", "--arch", "resnet20", "--input", "1x28x28", "--batch", "3", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        Assert.Equal(new[] { 3, 10 }, doc.RootElement.GetProperty("output").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal(5, doc.RootElement.GetProperty("top5").GetArrayLength());
+    }
+
+    [Fact]
+    public void DemoPrintsSummaryAndForwardPass()
+    {
+        var r = Support.Cli.Run("demo");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("resnet20", r.Stdout);
+        Assert.Contains("forward pass", r.Stdout);
+    }
+
+    [Theory]
+    [InlineData("unknown architecture 'resnet19'; valid: resnet18", "summary", "--arch", "resnet19")]
+    [InlineData("--input '3x224' is not a shape", "summary", "--arch", "resnet18", "--input", "3x224")]
+    [InlineData("--input '0x8x8' is not a shape", "forward", "--arch", "resnet18", "--input", "0x8x8")]
+    [InlineData("Option '--arch' is required", "summary")]
+    [InlineData("Unrecognized command or argument '--frobnicate'", "summary", "--arch", "resnet18", "--frobnicate")]
+    [InlineData("--batch must be between 1 and 4096", "forward", "--arch", "resnet20", "--batch", "0")]
+    [InlineData("--classes must be positive", "summary", "--arch", "resnet20", "--classes", "-3")]
+    [InlineData("GiB of activations for resnet50; the limit is 8 GiB", "forward", "--arch", "resnet50", "--input", "3x4096x4096", "--batch", "4")]
+    [InlineData("not a shape", "forward", "--arch", "resnet50", "--input", "3x99999x99999")]
+    [InlineData("Cannot parse argument 'many'", "forward", "--arch", "resnet20", "--batch", "many")]
+    public void BadOptionsGetOneClearLineAndNonZeroExit(string expected, params string[] args)
+    {
+        var r = Support.Cli.Run(args);
+        Assert.NotEqual(0, r.ExitCode);
+        var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length == 1, $"expected one line on stderr, got:\n{r.Stderr}");
+        Assert.StartsWith("resnet: error: ", lines[0]);
+        Assert.Contains(expected, lines[0]);
+        Assert.Equal("", r.Stdout);
+    }
+}
