@@ -59,6 +59,18 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     public void Eval() => Train(false);
 
+    /// <summary>
+    /// Tells the module tree that parameters or buffers were changed from outside (a weight load, an optimiser
+    /// step), so that anything derived from them (packed or folded weights) is rebuilt before the next use.
+    /// </summary>
+    public void StateChanged()
+    {
+        OnStateChanged();
+        foreach (var (_, c) in Children) c.StateChanged();
+    }
+
+    protected virtual void OnStateChanged() { }
+
     /// <summary>Every parameter with its state-dict name, depth first in registration order.</summary>
     public IEnumerable<(string Name, Parameter<T> Parameter)> NamedParameters()
     {

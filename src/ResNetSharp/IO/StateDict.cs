@@ -1,0 +1,63 @@
+using System.Numerics;
+using ResNetSharp.NN;
+using ResNetSharp.Tensors;
+
+namespace ResNetSharp.IO;
+
+/// <summary>
+/// PyTorch-style state dicts: every parameter and BN buffer by its dotted name, as float32 tensors
+/// (num_batches_tracked as int64). Names are torchvision's, so a state dict saved from PyTorch loads directly.
+/// </summary>
+public static class StateDict
+{
+    /// <summary>The model's state as safetensors entries, in registration order.</summary>
+    public static List<KeyValuePair<string, SafeTensor>> From<T>(Module<T> model) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var list = new List<KeyValuePair<string, SafeTensor>>();
+        foreach (var (name, p) in model.NamedParameters()) list.Add(new(name, ToSafeTensor(p.Value)));
+        foreach (var (name, b) in model.NamedBuffers()) list.Add(new(name, ToSafeTensor(b)));
+        foreach (var bn in model.Modules().OfType<BatchNorm2d<T>>())
+            list.Add(new($"{bn.Name}.num_batches_tracked", new SafeTensor("I64", [], BitConverter.GetBytes(bn.NumBatchesTracked))));
+        return list;
+    }
+
+    /// <summary>
+    /// Copies every entry into the model. Every parameter and buffer must be present with its exact shape;
+    /// unexpected names are an error too unless <paramref name="strict"/> is false (PyTorch's load_state_dict rule).
+    /// </summary>
+    public static void Load<T>(Module<T> model, IReadOnlyDictionary<string, SafeTensor> state, bool strict = true)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var targets = model.NamedParameters().Select(p => (p.Name, Value: p.Parameter.Value))
+            .Concat(model.NamedBuffers()).ToList();
+        var missing = targets.Where(t => !state.ContainsKey(t.Name)).Select(t => t.Name).ToList();
+        var known = targets.Select(t => t.Name).ToHashSet();
+        var norms = model.Modules().OfType<BatchNorm2d<T>>().ToDictionary(b => $"{b.Name}.num_batches_tracked");
+        var unexpected = state.Keys.Where(k => !known.Contains(k) && !norms.ContainsKey(k)).ToList();
+        if (missing.Count > 0 || (strict && unexpected.Count > 0))
+            throw new InvalidDataException(
+                (missing.Count > 0 ? $"missing {missing.Count} entries ({string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", ..." : "")})" : "") +
+                (missing.Count > 0 && strict && unexpected.Count > 0 ? "; " : "") +
+                (strict && unexpected.Count > 0 ? $"unexpected {unexpected.Count} entries ({string.Join(", ", unexpected.Take(5))}{(unexpected.Count > 5 ? ", ..." : "")})" : ""));
+        foreach (var (name, value) in targets)
+        {
+            var t = state[name];
+            if (!t.Shape.AsSpan().SequenceEqual(value.Shape))
+                throw new InvalidDataException($"{name}: shape {Tensor<T>.ShapeString(t.Shape)} in the file, the model has {Tensor<T>.ShapeString(value.Shape)}");
+            var data = t.ToFloat32();
+            var dst = value.Span;
+            for (int i = 0; i < data.Length; i++) dst[i] = T.CreateTruncating(data[i]);
+        }
+        foreach (var (key, bn) in norms)
+            if (state.TryGetValue(key, out var t) && t.ElementCount == 1) bn.NumBatchesTracked = t.ToInt64()[0];
+        model.StateChanged();
+    }
+
+    private static SafeTensor ToSafeTensor<T>(Tensor<T> t) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var values = new float[t.Length];
+        var src = t.Span;
+        for (int i = 0; i < values.Length; i++) values[i] = float.CreateTruncating(src[i]);
+        return SafeTensor.FromFloat32(values, t.ShapeArray);
+    }
+}
