@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
+using ResNetSharp.Models;
 using ResNetSharp.NN;
 using ResNetSharp.Tensors;
 
@@ -41,6 +42,19 @@ internal static class ForwardCommand
 
     private const long MaxActivationBytes = 8L << 30;
 
+    /// <summary>
+    /// Each layer of the layered path keeps its output (and in training its gradient), so the activations of every
+    /// layer are live at once: refuse, with the figure, what would not fit instead of running out of memory.
+    /// </summary>
+    public static void CheckMemory(ResNet<float> model, string arch, int c, int h, int w, int images)
+    {
+        long bytes;
+        try { bytes = model.Summarize(c, h, w).Layers.Sum(l => l.OutputShape[1..].Aggregate(1L, (a, d) => a * d)) * images * sizeof(float); }
+        catch (ShapeMismatchException e) { throw new CliException($"input {c}x{h}x{w} does not fit {arch}: {e.Message}"); }
+        if (bytes > MaxActivationBytes)
+            throw new CliException($"a batch of {images} at {c}x{h}x{w} needs about {bytes / (1L << 30)} GiB of activations for {arch}; the limit is {MaxActivationBytes >> 30} GiB");
+    }
+
     public sealed record Prediction(int Class, float Probability);
     public sealed record ForwardResult(int[] OutputShape, double Milliseconds, Prediction[] Top5);
 
@@ -48,12 +62,7 @@ internal static class ForwardCommand
     {
         var model = CommonOptions.Build(arch, c, classes, small, seed);
         model.Eval();
-        // Each layer keeps its output, so the activations of every layer are live at once: refuse what cannot fit.
-        long activationBytes;
-        try { activationBytes = model.Summarize(c, h, w).Layers.Sum(l => l.OutputShape[1..].Aggregate(1L, (a, d) => a * d)) * n * sizeof(float); }
-        catch (ShapeMismatchException e) { throw new CliException($"input {c}x{h}x{w} does not fit {arch}: {e.Message}"); }
-        if (activationBytes > MaxActivationBytes)
-            throw new CliException($"a batch of {n} at {c}x{h}x{w} needs about {activationBytes / (1L << 30)} GiB of activations for {arch}; the limit is {MaxActivationBytes >> 30} GiB");
+        CheckMemory(model, arch, c, h, w, n);
         var x = new Tensor<float>(n, c, h, w);
         var rng = new Random(seed + 1);
         var xs = x.Span;

@@ -5,6 +5,7 @@ using ResNetSharp.Cli;
 var root = new RootCommand("ResNetSharp: the ResNet family on a managed CPU engine.");
 root.Subcommands.Add(SummaryCommand.Create());
 root.Subcommands.Add(ForwardCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 
 var parse = root.Parse(args);

@@ -17,7 +17,54 @@ public sealed class ResNet<T> : Sequential<T> where T : unmanaged, IFloatingPoin
         AssignNames();
     }
 
+    private InferencePlan? _plan;
+
     public string Architecture { get; }
+
+    /// <summary>
+    /// In evaluation mode, run the fused NHWC path (BN folded, ReLU and residual fused, packed weights). It keeps no
+    /// activations, so set this to false to call Backward after an evaluation-mode forward. Ignored for double.
+    /// </summary>
+    public bool FusedInference { get; set; } = true;
+
+    private bool UsePlan => !IsTraining && FusedInference && typeof(T) == typeof(float);
+
+    public override Tensor<T> Forward(Tensor<T> x)
+    {
+        if (!UsePlan) { _lastForwardFused = false; return base.Forward(x); }
+        _lastForwardFused = true;
+        return (Tensor<T>)(object)Plan(x).Run((Tensor<float>)(object)x, featuresOnly: false);
+    }
+
+    public override Tensor<T> Backward(Tensor<T> dy)
+    {
+        if (_lastForwardFused)
+            throw new InvalidOperationException("the last forward pass ran the fused inference path, which keeps no activations; " +
+                "set FusedInference = false (or call Train()) before a forward pass you want to backpropagate through");
+        return base.Backward(dy);
+    }
+
+    private bool _lastForwardFused;
+
+    private InferencePlan Plan(Tensor<T> x)
+    {
+        if (_plan is null || !x.Shape.SequenceEqual(_plan.InputShape))
+        {
+            _plan = null;  // drop the old plan's buffers before building the new one
+            _plan = new InferencePlan((ResNet<float>)(object)this, x.ShapeArray);
+        }
+        _plan.Profile = ProfileInference ? _plan.Profile ?? [] : null;
+        return _plan;
+    }
+
+    /// <summary>Per-step times of the fused path's last forward pass, when <see cref="ProfileInference"/> is on.</summary>
+    public IReadOnlyList<InferencePlan.StepTime>? LastInferenceProfile => _plan?.Profile;
+
+    /// <summary>Record per-step times in the fused evaluation path (a little overhead per step).</summary>
+    public bool ProfileInference { get; set; }
+
+    protected override void OnStateChanged() => _plan = null;
+    protected override void OnModeChanged() => _plan = null;
     public ResNetOptions Options { get; }
     public Conv2d<T> Stem => (Conv2d<T>)this["conv1"];
     public Linear<T> Fc => (Linear<T>)this["fc"];
@@ -33,6 +80,12 @@ public sealed class ResNet<T> : Sequential<T> where T : unmanaged, IFloatingPoin
     /// <summary>The globally pooled features (N, C) that fc reads: the embedding of each image.</summary>
     public Tensor<T> ForwardFeatures(Tensor<T> x)
     {
+        if (UsePlan)
+        {
+            _lastForwardFused = true;
+            return (Tensor<T>)(object)Plan(x).Run((Tensor<float>)(object)x, featuresOnly: true);
+        }
+        _lastForwardFused = false;
         foreach (var (name, m) in Children)
         {
             if (name == "fc") break;

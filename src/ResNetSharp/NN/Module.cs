@@ -54,6 +54,7 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     public void Train(bool training = true)
     {
         IsTraining = training;
+        OnModeChanged();
         foreach (var (_, c) in Children) c.Train(training);
     }
 
@@ -70,6 +71,9 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     protected virtual void OnStateChanged() { }
+
+    /// <summary>Called by <see cref="Train"/> and <see cref="Eval"/> on every module of the tree.</summary>
+    protected virtual void OnModeChanged() { }
 
     /// <summary>Every parameter with its state-dict name, depth first in registration order.</summary>
     public IEnumerable<(string Name, Parameter<T> Parameter)> NamedParameters()

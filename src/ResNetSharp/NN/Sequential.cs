@@ -38,13 +38,27 @@ public class Sequential<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
 
     public override Tensor<T> Forward(Tensor<T> x)
     {
-        foreach (var (_, m) in _children) x = m.Forward(x);
+        var profile = LayerProfile.Current;
+        foreach (var (_, m) in _children)
+        {
+            long start = profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
+            var shape = profile is null ? null : x.ShapeArray;
+            x = m.Forward(x);
+            if (profile is not null && m is not Sequential<T>) profile.Add(m.Label, "forward", m.MacsPerImage(shape!) * shape![0], start);
+        }
         return x;
     }
 
     public override Tensor<T> Backward(Tensor<T> dy)
     {
-        for (int i = _children.Count - 1; i >= 0; i--) dy = _children[i].Module.Backward(dy);
+        var profile = LayerProfile.Current;
+        for (int i = _children.Count - 1; i >= 0; i--)
+        {
+            long start = profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
+            var m = _children[i].Module;
+            dy = m.Backward(dy);
+            if (profile is not null && m is not Sequential<T>) profile.Add(m.Label, "backward", 0, start);
+        }
         return dy;
     }
 }

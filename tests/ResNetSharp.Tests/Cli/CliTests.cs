@@ -47,6 +47,24 @@ public class CliTests
         Assert.Equal(5, doc.RootElement.GetProperty("top5").GetArrayLength());
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void BenchReportsMedianAndImagesPerSecond(bool train)
+    {
+        var args = new List<string> { "bench", "--arch", "resnet20", "--input", "1x16x16", "--batch", "4", "-n", "2", "--warmup", "1", "--threads", "2", "--profile", "--json" };
+        if (train) args.Add("--train");
+        var r = Support.Cli.Run(args.ToArray());
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        var root = doc.RootElement;
+        Assert.True(root.GetProperty("median_ms").GetDouble() > 0);
+        Assert.Equal(4 * 1000 / root.GetProperty("median_ms").GetDouble(), root.GetProperty("img_per_s").GetDouble(), 1e-6);
+        Assert.Equal(train ? "train" : "infer", root.GetProperty("mode").GetString());
+        var layers = root.GetProperty("profile").EnumerateArray().Select(e => e.GetProperty("layer").GetString()).ToList();
+        Assert.Contains(layers, l => l!.StartsWith("layer3.2"));
+    }
+
     [Fact]
     public void DemoPrintsSummaryAndForwardPass()
     {
@@ -64,6 +82,7 @@ public class CliTests
     [InlineData("Unrecognized command or argument '--frobnicate'", "summary", "--arch", "resnet18", "--frobnicate")]
     [InlineData("--batch must be between 1 and 4096", "forward", "--arch", "resnet20", "--batch", "0")]
     [InlineData("--classes must be positive", "summary", "--arch", "resnet20", "--classes", "-3")]
+    [InlineData("--threads must be between 1 and 1024", "bench", "--arch", "resnet20", "--threads", "0")]
     [InlineData("GiB of activations for resnet50; the limit is 8 GiB", "forward", "--arch", "resnet50", "--input", "3x4096x4096", "--batch", "4")]
     [InlineData("not a shape", "forward", "--arch", "resnet50", "--input", "3x99999x99999")]
     [InlineData("Cannot parse argument 'many'", "forward", "--arch", "resnet20", "--batch", "many")]

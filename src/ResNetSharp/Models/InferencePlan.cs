@@ -1,0 +1,218 @@
+using ResNetSharp.Kernels;
+using ResNetSharp.Kernels.Packed;
+using ResNetSharp.NN;
+using ResNetSharp.Tensors;
+
+namespace ResNetSharp.Models;
+
+/// <summary>
+/// The evaluation-mode fast path of a float ResNet, compiled for one input shape: activations in NHWC, every BN folded
+/// into its convolution's weights and bias, ReLU and the residual add fused into the convolution's epilogue, weights
+/// packed once, and activations in a few buffers reused by liveness instead of one per layer.
+/// </summary>
+public sealed unsafe class InferencePlan
+{
+    private abstract record Step { public string Name { get; init; } = ""; public long Macs { get; init; } }
+    private sealed record ConvStep(ConvGeometry Geometry, PackedWeights Weights, int[] Offsets, int Input, int Output, int Residual, bool Relu) : Step;
+    private sealed record MaxPoolStep(int Input, int Output, int H, int W, int C, int Kernel, int Stride, int Padding) : Step;
+    private sealed record ZeroPadStep(int Input, int Output, int H, int W, int InC, int OutC, int Stride) : Step;
+    private sealed record AveragePoolStep(int Input, int Pixels, int C) : Step;
+
+    /// <summary>Time of one step of the last profiled run.</summary>
+    public sealed record StepTime(string Name, long Macs, double Milliseconds);
+
+    /// <summary>When set, <see cref="Run"/> records the time of each step here (the layer-by-layer profile).</summary>
+    public List<StepTime>? Profile { get; set; }
+
+    private readonly List<Step> _steps = [];
+    private readonly List<int> _slotSizes = [];
+    private readonly Stack<int> _free = new();
+    private AlignedBuffer[] _slots = [];
+    private readonly int _batch, _inputSlot;
+    private readonly Tensor<float> _features, _logits;
+    private readonly PackedWeights _fc;
+    private readonly int[] _fcOffsets;
+
+    internal InferencePlan(ResNet<float> model, int[] inputShape)
+    {
+        InputShape = inputShape;
+        var outShape = model.OutputShape(inputShape);  // validates, naming the layer that cannot take the input
+        _batch = inputShape[0];
+        int c = inputShape[1], h = inputShape[2], w = inputShape[3];
+        _inputSlot = Acquire(_batch * c * h * w);
+        int current = _inputSlot;
+        var children = model.Children.ToList();
+        for (int i = 0; i < children.Count; i++)
+        {
+            var (name, m) = children[i];
+            switch (m)
+            {
+                case Conv2d<float> conv:
+                    var bn = children[i + 1].Module as BatchNorm2d<float> ?? throw new NotSupportedException($"{conv.Label} is not followed by BatchNorm2d");
+                    bool relu = i + 2 < children.Count && children[i + 2].Module is ReLU<float>;
+                    current = Conv(conv, bn, current, ref h, ref w, ref c, residual: -1, relu, releaseInput: true);
+                    i += relu ? 2 : 1;
+                    break;
+                case MaxPool2d<float> pool:
+                    int oh = (h + 2 * pool.Padding - pool.KernelSize) / pool.Stride + 1, ow = (w + 2 * pool.Padding - pool.KernelSize) / pool.Stride + 1;
+                    int pooled = Acquire(_batch * oh * ow * c);
+                    _steps.Add(new MaxPoolStep(current, pooled, h, w, c, pool.KernelSize, pool.Stride, pool.Padding) { Name = pool.Label });
+                    Release(current); current = pooled; h = oh; w = ow;
+                    break;
+                case Sequential<float> stage:
+                    foreach (var (_, block) in stage.Children) current = Block((ResidualBlock<float>)block, current, ref h, ref w, ref c);
+                    break;
+                case AdaptiveAvgPool2d<float>:
+                    _steps.Add(new AveragePoolStep(current, h * w, c) { Name = m.Label });
+                    break;
+                case Flatten<float>:
+                    break;
+                case Linear<float> fc when name == "fc":
+                    break;
+                default:
+                    throw new NotSupportedException($"the fused inference path does not handle {m.Label}");
+            }
+        }
+        _features = new Tensor<float>(_batch, c);
+        var fcLayer = model.Fc;
+        _fc = PackedWeights.FromOihw(fcLayer.Weight.Value.Span, fcLayer.OutFeatures, fcLayer.InFeatures, 1, default,
+            fcLayer.Bias is null ? default : fcLayer.Bias.Value.Span);
+        _fcOffsets = Enumerable.Range(0, _batch).Select(n => n * c).ToArray();
+        _logits = new Tensor<float>(outShape);
+        _slots = _slotSizes.Select(size => new AlignedBuffer(size)).ToArray();
+    }
+
+    public int[] InputShape { get; }
+
+    /// <summary>Runs the plan; returns the logits (N,K), or the pooled features (N,C) when <paramref name="featuresOnly"/>.</summary>
+    internal Tensor<float> Run(Tensor<float> x, bool featuresOnly)
+    {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        NhwcConv.ToNhwc(x.Span, _slots[_inputSlot].Span, x.N, x.C, x.H, x.W);
+        Profile?.Clear();
+        Record("input to NHWC", 0, ref start);
+        foreach (var step in _steps)
+        {
+            switch (step)
+            {
+                case ConvStep s:
+                    NhwcConv.Forward(s.Geometry, _batch, s.Weights, s.Offsets, Ptr(s.Input), Ptr(s.Output),
+                        s.Residual < 0 ? null : Ptr(s.Residual), s.Relu);
+                    break;
+                case MaxPoolStep s:
+                    NhwcOps.MaxPool(Ptr(s.Input), Ptr(s.Output), _batch, s.H, s.W, s.C, s.Kernel, s.Stride, s.Padding);
+                    break;
+                case ZeroPadStep s:
+                    NhwcOps.ZeroPadShortcut(Ptr(s.Input), Ptr(s.Output), _batch, s.H, s.W, s.InC, s.OutC, s.Stride);
+                    break;
+                case AveragePoolStep s:
+                    fixed (float* f = _features.Span) NhwcOps.GlobalAverage(Ptr(s.Input), f, _batch, s.Pixels, s.C);
+                    break;
+            }
+            Record(step.Name, step.Macs * _batch, ref start);
+        }
+        if (featuresOnly) return _features;
+        fixed (float* f = _features.Span)
+        fixed (float* y = _logits.Span)
+            PackedGemm.Run(_fc, f, _fcOffsets, _batch, y, _fc.OutChannels, null, 0, relu: false);
+        Record("fc", (long)_fc.InChannels * _fc.OutChannels * _batch, ref start);
+        return _logits;
+    }
+
+    private void Record(string name, long macs, ref long start)
+    {
+        if (Profile is null) return;
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        Profile.Add(new StepTime(name, macs, System.Diagnostics.Stopwatch.GetElapsedTime(start, now).TotalMilliseconds));
+        start = now;
+    }
+
+    private float* Ptr(int slot) => _slots[slot].Pointer;
+
+    private int Block(ResidualBlock<float> block, int input, ref int h, ref int w, ref int c)
+    {
+        int residual = -1;
+        bool releaseResidual = false;
+        switch (block.Shortcut)
+        {
+            case ShortcutKind.Identity:
+                residual = input;
+                break;
+            case ShortcutKind.Projection:
+                var ds = (Sequential<float>)block.Downsample!;
+                int dh = h, dw = w, dc = c;
+                residual = Conv((Conv2d<float>)ds[0], (BatchNorm2d<float>)ds[1], input, ref dh, ref dw, ref dc, -1, relu: false, releaseInput: false);
+                releaseResidual = true;
+                break;
+            case ShortcutKind.ZeroPad:
+                var zp = (ZeroPadShortcut<float>)block.Downsample!;
+                int zh = (h + zp.Stride - 1) / zp.Stride, zw = (w + zp.Stride - 1) / zp.Stride;
+                residual = Acquire(_batch * zh * zw * zp.OutChannels);
+                _steps.Add(new ZeroPadStep(input, residual, h, w, zp.InChannels, zp.OutChannels, zp.Stride) { Name = zp.Label });
+                releaseResidual = true;
+                break;
+        }
+
+        int current = input;
+        bool first = true;
+        var convs = block switch
+        {
+            BasicBlock<float> b => new[] { (b.Conv1, b.Bn1), (b.Conv2, b.Bn2) },
+            Bottleneck<float> b => new[] { (b.Conv1, b.Bn1), (b.Conv2, b.Bn2), (b.Conv3, b.Bn3) },
+            _ => throw new NotSupportedException($"the fused inference path does not handle {block.Label}"),
+        };
+        for (int i = 0; i < convs.Length; i++)
+        {
+            bool lastConv = i == convs.Length - 1;
+            int next = Conv(convs[i].Item1, convs[i].Item2, current, ref h, ref w, ref c, lastConv ? residual : -1, relu: true, releaseInput: !first);
+            current = next;
+            first = false;
+        }
+        // The last conv's output was acquired while the input and the shortcut were still live, so none alias.
+        if (releaseResidual) Release(residual);
+        Release(input);
+        return current;
+    }
+
+    /// <summary>Adds a conv + folded BN (+ residual, ReLU) step; returns its output slot and updates the shape.</summary>
+    private int Conv(Conv2d<float> conv, BatchNorm2d<float> bn, int input, ref int h, ref int w, ref int c, int residual, bool relu, bool releaseInput)
+    {
+        var g = conv.Geometry(h, w);
+        // BN(conv(x) + b) = conv(x)·s + (β + (b − μ)·s) with s = γ/√(var + eps): fold s into the weights.
+        var scale = new float[g.OutChannels];
+        var bias = new float[g.OutChannels];
+        for (int o = 0; o < g.OutChannels; o++)
+        {
+            double s = bn.Weight.Value.Span[o] / Math.Sqrt(bn.RunningVar.Span[o] + bn.Eps);
+            double convBias = conv.Bias is null ? 0 : conv.Bias.Value.Span[o];
+            scale[o] = (float)s;
+            bias[o] = (float)(bn.Bias.Value.Span[o] + (convBias - bn.RunningMean.Span[o]) * s);
+        }
+        var packed = PackedWeights.FromOihw(conv.Weight.Value.Span, g.OutChannels, g.InChannels, g.KernelH * g.KernelW, scale, bias);
+        int output = Acquire(_batch * g.OutImage);
+        string what = "conv" + (bn is null ? "" : "+bn") + (residual >= 0 ? "+add" : "") + (relu ? "+relu" : "");
+        _steps.Add(new ConvStep(g, packed, NhwcConv.BuildOffsets(g, _batch), input, output, residual, relu)
+        {
+            Name = $"{conv.Name} ({what}, {g.InChannels}x{g.Height}x{g.Width} -> {g.OutChannels}x{g.OutHeight}x{g.OutWidth}, k{g.KernelH} s{g.Stride})",
+            Macs = g.MacsPerImage,
+        });
+        if (releaseInput) Release(input);
+        h = g.OutHeight; w = g.OutWidth; c = g.OutChannels;
+        return output;
+    }
+
+    private int Acquire(int size)
+    {
+        // Reuse a free buffer (growing it if needed) before adding one: the plan needs only a handful in all.
+        if (_free.Count > 0)
+        {
+            int slot = _free.Pop();
+            _slotSizes[slot] = Math.Max(_slotSizes[slot], size);
+            return slot;
+        }
+        _slotSizes.Add(size);
+        return _slotSizes.Count - 1;
+    }
+
+    private void Release(int slot) => _free.Push(slot);
+}

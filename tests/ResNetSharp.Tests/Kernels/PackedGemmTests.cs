@@ -1,0 +1,81 @@
+using ResNetSharp.Kernels;
+using ResNetSharp.Kernels.Packed;
+using ResNetSharp.Kernels.Reference;
+
+namespace ResNetSharp.Tests.Kernels;
+
+/// <summary>
+/// The packed NHWC convolution (indirection + register-tiled micro-kernel + fused epilogue) against the direct
+/// reference, at sizes around the 6-row tile and the NR-column panel (NR = 64, 16 or 8 by ISA).
+/// </summary>
+public unsafe class PackedGemmTests
+{
+    public static TheoryData<int, int, int, int, int, int, int, int> Geometries()
+    {
+        int nr = PackedGemm.NR;
+        return new()
+        {
+            // batch, ic, h, w, oc, k, stride, pad
+            { 1, 1, 1, 1, 1, 1, 1, 0 },
+            { 1, 3, 5, 7, nr - 1, 3, 1, 1 },
+            { 2, 5, 6, 1, nr, 1, 1, 0 },          // rows = 12 = two full tiles
+            { 1, 4, 7, 1, nr + 1, 1, 1, 0 },      // rows = 7 = tile + 1
+            { 1, 7, 5, 1, 2 * nr, 1, 1, 0 },      // rows = 5 = tile − 1
+            { 2, 16, 9, 9, 2 * nr + 3, 3, 1, 1 },
+            { 1, 3, 17, 15, 64, 7, 2, 3 },        // the ImageNet stem, odd image
+            { 2, 24, 7, 7, 48, 1, 2, 0 },         // strided projection shortcut
+            { 1, 600, 4, 4, 33, 3, 1, 1 },        // IC > the K chunk: partial sums carried across chunks
+            { 1, 64, 14, 14, 128, 3, 2, 1 },
+            { 3, 130, 3, 3, 70, 3, 1, 0 },        // 1x1 output
+        };
+    }
+
+    [Theory]
+    [MemberData(nameof(Geometries))]
+    public void MatchesReferenceWithBiasResidualAndRelu(int batch, int ic, int h, int w, int oc, int k, int stride, int pad)
+    {
+        var g = new ConvGeometry(ic, h, w, oc, k, k, stride, pad);
+        var rng = new Random(batch * 1000 + ic * 10 + oc);
+        float[] R(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var x = R(batch * g.InImage); var wt = R(g.WeightSize); var bias = R(oc); var scale = R(oc); var residual = R(batch * g.OutImage);
+
+        // Reference: NCHW conv with the scale folded into the weights, + bias, + residual, ReLU.
+        var wScaled = new float[wt.Length];
+        for (int o = 0; o < oc; o++) for (int i = 0; i < g.PatchSize; i++) wScaled[o * g.PatchSize + i] = wt[o * g.PatchSize + i] * scale[o];
+        var yRef = new float[batch * g.OutImage];
+        Conv2dReference.Forward<float>(g, batch, x, wScaled, bias, yRef);
+        var resNhwc = new float[residual.Length]; NhwcConv.ToNhwc(residual, resNhwc, batch, oc, g.OutHeight, g.OutWidth);
+        var resNchw = residual;
+        for (int i = 0; i < yRef.Length; i++) yRef[i] = Math.Max(0, yRef[i] + resNchw[i]);
+
+        var xNhwc = new float[x.Length]; NhwcConv.ToNhwc(x, xNhwc, batch, ic, h, w);
+        var packed = PackedWeights.FromOihw(wt, oc, ic, k * k, scale, bias);
+        var offsets = NhwcConv.BuildOffsets(g, batch);
+        var yNhwc = new float[batch * g.OutImage];
+        fixed (float* xp = xNhwc) fixed (float* yp = yNhwc) fixed (float* rp = resNhwc)
+            NhwcConv.Forward(g, batch, packed, offsets, xp, yp, rp, relu: true);
+        var y = new float[yNhwc.Length]; NhwcConv.ToNchw(yNhwc, y, batch, oc, g.OutHeight, g.OutWidth);
+
+        double tol = 2e-6 * g.PatchSize;
+        for (int i = 0; i < y.Length; i++)
+            Assert.True(Math.Abs(yRef[i] - y[i]) <= tol, $"y[{i}]: expected {yRef[i]}, got {y[i]} ({PackedGemm.Isa})");
+    }
+
+    [Fact]
+    public void WithoutResidualOrReluIsThePlainProduct()
+    {
+        var g = new ConvGeometry(5, 3, 3, 7, 3, 3, 1, 1);
+        var rng = new Random(9);
+        var x = Enumerable.Range(0, g.InImage).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+        var wt = Enumerable.Range(0, g.WeightSize).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+        var yRef = new float[g.OutImage];
+        Conv2dReference.Forward<float>(g, 1, x, wt, default, yRef);
+        var xNhwc = new float[x.Length]; NhwcConv.ToNhwc(x, xNhwc, 1, 5, 3, 3);
+        var y = new float[g.OutImage];
+        fixed (float* xp = xNhwc) fixed (float* yp = y)
+            NhwcConv.Forward(g, 1, PackedWeights.FromOihw(wt, 7, 5, 9, default, default), NhwcConv.BuildOffsets(g, 1), xp, yp, null, relu: false);
+        var yNchw = new float[y.Length]; NhwcConv.ToNchw(y, yNchw, 1, 7, 3, 3);
+        Assert.Contains(yRef, v => v < 0);
+        for (int i = 0; i < y.Length; i++) Assert.Equal(yRef[i], yNchw[i], 1e-5);
+    }
+}

@@ -1,0 +1,75 @@
+using ResNetSharp.Models;
+using ResNetSharp.NN;
+using ResNetSharp.Tensors;
+using ResNetSharp.Tests.Support;
+
+namespace ResNetSharp.Tests.Models;
+
+/// <summary>The fused NHWC evaluation path (BN folded, epilogue fusion, packed GEMM) against the layer-by-layer path.</summary>
+public class FusedInferenceTests
+{
+    [Theory]
+    [InlineData("resnet18", 3, 64, 48, 2, false)]
+    [InlineData("resnet50", 3, 37, 45, 1, false)]
+    [InlineData("resnet20", 3, 32, 32, 3, false)]
+    [InlineData("plain20", 1, 28, 28, 2, false)]
+    [InlineData("resnet34", 1, 28, 28, 2, true)]
+    [InlineData("resnet101", 3, 32, 32, 1, false)]
+    public void MatchesTheLayeredPath(string arch, int c, int h, int w, int batch, bool smallStem)
+    {
+        var model = ResNets.Create(arch, new ResNetOptions { InChannels = c, SmallInputStem = smallStem, Seed = 3 });
+        var rng = new Random(4);
+        var x = new Tensor<float>(batch, c, h, w);
+        for (int i = 0; i < x.Length; i++) x.Span[i] = (float)Init.StandardNormal(rng);
+        // Non-trivial BN statistics and affine parameters, so that folding has something to fold.
+        foreach (var bn in model.Modules().OfType<BatchNorm2d<float>>())
+            for (int i = 0; i < bn.Channels; i++)
+            {
+                bn.RunningMean.Span[i] = (float)(rng.NextDouble() - 0.5) * 0.2f;
+                bn.RunningVar.Span[i] = 0.5f + (float)rng.NextDouble();
+                bn.Weight.Value.Span[i] = 0.5f + (float)rng.NextDouble() * 0.5f;
+                bn.Bias.Value.Span[i] = (float)(rng.NextDouble() - 0.5) * 0.2f;
+            }
+        model.Eval();
+        model.FusedInference = false;
+        var layered = model.Forward(x).Clone();
+        var layeredFeatures = model.ForwardFeatures(x).Clone();
+        model.FusedInference = true;
+        Compare.Close(layered, model.Forward(x), Compare.Forward, $"{arch} fused logits");
+        Compare.Close(layeredFeatures, model.ForwardFeatures(x), Compare.Forward, $"{arch} fused features");
+    }
+
+    [Fact]
+    public void ReplansWhenTheInputShapeOrTheWeightsChange()
+    {
+        var model = ResNets.Create("resnet20", new ResNetOptions { Seed = 1 });
+        model.Eval();
+        var a = model.Forward(new Tensor<float>(2, 3, 32, 32)).Clone();
+        var b = model.Forward(new Tensor<float>(3, 3, 16, 24));
+        Assert.Equal(new[] { 3, 10 }, b.ShapeArray);
+
+        model.Fc.Bias!.Value.Span[0] += 1;
+        model.StateChanged();
+        var c = model.Forward(new Tensor<float>(2, 3, 32, 32));
+        Assert.Equal(a.Span[0] + 1, c.Span[0], 1e-5);
+    }
+
+    [Fact]
+    public void BackwardAfterAFusedForwardExplainsItself()
+    {
+        var model = ResNets.Create("resnet20");
+        model.Eval();
+        var y = model.Forward(new Tensor<float>(1, 3, 8, 8));
+        var e = Assert.Throws<InvalidOperationException>(() => model.Backward(y));
+        Assert.Contains("FusedInference = false", e.Message);
+    }
+
+    [Fact]
+    public void ShapeErrorsStillNameTheLayer()
+    {
+        var model = ResNets.Create("resnet50");
+        model.Eval();
+        var e = Assert.Throws<ShapeMismatchException>(() => model.Forward(new Tensor<float>(1, 4, 64, 64)));
+        Assert.Equal("conv1 (Conv2d)", e.Layer);
+    }
+}
