@@ -85,7 +85,8 @@ if ! dotnet build "$src/bench/ResNetSharp.Bench/ResNetSharp.Bench.csproj" -c Rel
 fi
 rm -f "$build_log"
 
-# 5. Run. Defaults first, so that options given to this script override them.
+# 5. Run. Defaults first, so that options given to this script override them. --wait-quiet 120: the machine is shared,
+# so first wait (up to 2 minutes, and up to 30 s before each row) until other processes leave the CPUs alone.
 markdown=(--markdown docs/performance.md)
 command="${rev_prefix}bench/run.sh"
 for a in "$@"; do
@@ -97,5 +98,5 @@ for a in "$@"; do
 done
 mkdir -p bench/results
 exec "$src/bench/.artifacts/bin/ResNetSharp.Bench/release_linux-x64/ResNetSharp.Bench" \
-  --models "$models" --python "$python" --json-file bench/results/latest.json "${markdown[@]}" "${source_args[@]}" \
+  --models "$models" --python "$python" --wait-quiet 120 --json-file bench/results/latest.json "${markdown[@]}" "${source_args[@]}" \
   --command "$command" "$@"

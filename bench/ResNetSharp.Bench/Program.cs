@@ -34,11 +34,11 @@ string torchVersions = SystemInfo.Capture(o.Python, "-c", "import torch, torchvi
 var tv = torchVersions.Split(' ');
 var (commit, treeState) = o.SourceCommit is null
     ? SystemInfo.Git(root)
-    : (o.SourceCommit, "built from a clean checkout of this commit (git archive), not the working tree");
+    : (o.SourceCommit, "a clean checkout made with git archive, not the working tree");
 var report = new Report
 {
     Command = o.Command ?? "ResNetSharp.Bench " + string.Join(' ', args),
-    HarnessArgs = string.Join(' ', args.Select(a => a.Contains(' ') ? $"\"{a}\"" : a)),
+    HarnessArgs = string.Join(' ', WithoutCommand(args).Select(a => a.Contains(' ') ? $"\"{a}\"" : a)),
     StartedUtc = started,
     Seconds = 0,
     Machine = SystemInfo.Machine(),
@@ -60,19 +60,7 @@ var report = new Report
 log.Line($"commit {commit[..Math.Min(12, commit.Length)]} ({treeState}); {report.Machine}");
 log.Line($"rows: {string.Join(", ", selected.Select(r => r.Id))}; rounds {o.Rounds}, threads {o.Threads}, max {o.MaxRoundSeconds} s per engine round");
 
-if (o.WaitQuietSeconds > 0)
-{
-    var waited = System.Diagnostics.Stopwatch.StartNew();
-    while (true)
-    {
-        var s0 = SystemInfo.CpuSnapshot.Take();
-        Thread.Sleep(2000);
-        double others = SystemInfo.CpuSnapshot.Take().OthersSince(s0);
-        if (!(others >= 0.10)) { log.Line($"machine quiet enough: other processes used {others:P0} of the CPUs over 2 s"); break; }
-        if (waited.Elapsed.TotalSeconds >= o.WaitQuietSeconds) { log.Line($"machine still busy after {waited.Elapsed.TotalSeconds:F0} s (other processes: {others:P0}); measuring anyway"); break; }
-        log.Line($"waiting for a quiet machine: other processes use {others:P0} of the CPUs");
-    }
-}
+if (o.WaitQuietSeconds > 0) WaitQuiet(o.WaitQuietSeconds, log);
 var runStart = SystemInfo.CpuSnapshot.Take();
 
 // Same weights, same answers: ours against ONNX Runtime on one input, before any timing.
@@ -98,6 +86,7 @@ foreach (var arch in agreementModels)
 foreach (var spec in selected)
 {
     log.Line($"[{spec.Id}] {spec.Work}");
+    if (o.WaitQuietSeconds > 0) WaitQuiet(Math.Min(o.WaitQuietSeconds, 30), log);
     var before = SystemInfo.CpuSnapshot.Take();
     var r = Rows.Run(spec, o, log);
     r = r with { OthersCpu = SystemInfo.CpuSnapshot.Take().OthersSince(before) };
@@ -127,6 +116,39 @@ if (o.MarkdownPath is not null)
 log.Line($"done in {log.Elapsed:m\\:ss}");
 bool failed = report.AgreementErrors.Count > 0 || report.Agreements.Any(a => !a.Ok) || report.Rows.Any(r => r.Error is not null);
 return failed ? 1 : 0;
+
+// Waits until other processes use under 10% of the CPUs over 2 s, or maxSeconds pass.
+static void WaitQuiet(double maxSeconds, Log log)
+{
+    var waited = System.Diagnostics.Stopwatch.StartNew();
+    while (true)
+    {
+        var s0 = SystemInfo.CpuSnapshot.Take();
+        Thread.Sleep(2000);
+        double others = SystemInfo.CpuSnapshot.Take().OthersSince(s0);
+        if (!(others >= 0.10))
+        {
+            if (waited.Elapsed.TotalSeconds > 3) log.Line($"machine quiet: other processes used {Report.Percent(others)} of the CPUs over 2 s");
+            return;
+        }
+        if (waited.Elapsed.TotalSeconds >= maxSeconds)
+        {
+            log.Line($"machine still busy after {waited.Elapsed.TotalSeconds:F0} s (other processes: {Report.Percent(others)}); measuring anyway");
+            return;
+        }
+        log.Line($"waiting for a quiet machine: other processes use {Report.Percent(others)} of the CPUs");
+    }
+}
+
+// The arguments without "--command TEXT", which the report quotes on its own.
+static IEnumerable<string> WithoutCommand(string[] args)
+{
+    for (int i = 0; i < args.Length; i++)
+    {
+        if (args[i] == "--command") { i++; continue; }
+        yield return args[i];
+    }
+}
 
 static void WriteFile(string path, string text)
 {

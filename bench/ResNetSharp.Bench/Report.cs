@@ -106,7 +106,7 @@ internal sealed class Report
         sb.AppendLine("- Versions: " + string.Join(", ", Versions.Select(kv => $"{kv.Key} {kv.Value}")) + ".");
         sb.AppendLine($"- Threads: {Threads} for every engine (ResNetSharp `Engine.Threads`; ONNX Runtime IntraOpNumThreads={Threads}, " +
                       $"InterOpNumThreads=1, ORT_ENABLE_ALL, sequential execution; PyTorch `torch.set_num_threads({Threads})`, 1 inter-op thread).");
-        sb.AppendLine($"- Method: warm-up, then {Rounds} interleaved rounds (ours, peer[, PyTorch], ours, peer, ...) of K steps per engine, " +
+        sb.AppendLine($"- Method: warm-up, then {Rounds} interleaved round{(Rounds == 1 ? "" : "s")} (ours, peer[, PyTorch], ours, peer, ...) of K steps per engine, " +
                       $"each round of an engine cut short after the step that passes {MaxRoundSeconds.ToString("0.#", Inv)} s (at least one step). " +
                       "Figures are medians over all timed steps; images/s = batch / median step time. " +
                       "Ratios are ours / peer in the row's unit: for ms and MB lower is better, for img/s higher is better.");
