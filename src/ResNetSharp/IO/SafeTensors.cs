@@ -19,6 +19,16 @@ public sealed record SafeTensor(string DType, int[] Shape, byte[] Data)
         };
     }
 
+    public double[] ToFloat64()
+    {
+        return DType switch
+        {
+            "F64" => Enumerable.Range(0, (int)ElementCount).Select(i => BinaryPrimitives.ReadDoubleLittleEndian(Data.AsSpan(i * 8))).ToArray(),
+            "F32" => Enumerable.Range(0, (int)ElementCount).Select(i => (double)BinaryPrimitives.ReadSingleLittleEndian(Data.AsSpan(i * 4))).ToArray(),
+            _ => throw new InvalidDataException($"tensor of dtype {DType} cannot be read as float64"),
+        };
+    }
+
     public long[] ToInt64()
     {
         return DType switch

@@ -9,14 +9,24 @@ namespace ResNetSharp.Kernels;
 /// </summary>
 public static class Conv2dKernel
 {
-    /// <summary>Scratch elements <see cref="Forward{T}"/> and <see cref="Backward{T}"/> need.</summary>
-    public static int ScratchSize(in ConvGeometry g) =>
+    /// <summary>Route float through the packed path (default) or the plain one (for comparisons in tests).</summary>
+    internal static bool UsePackedFloatPath { get; set; } = true;
+
+    /// <summary>Scratch elements <see cref="Forward{T}"/> and <see cref="Backward{T}"/> need (none for float, which packs into its own).</summary>
+    public static int ScratchSize<T>(in ConvGeometry g) => typeof(T) == typeof(float) && UsePackedFloatPath ? 0 :
         (g.IsPointwise ? 0 : g.PatchSize * g.OutPlane) + g.PatchSize * g.OutPlane + g.WeightSize;
 
     /// <summary>y = conv(x, w) + bias. x (N,IC,H,W), w (OC,IC,KH,KW), bias (OC) or empty, y (N,OC,OH,OW).</summary>
-    public static void Forward<T>(in ConvGeometry g, int batch, ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> bias,
+    public static unsafe void Forward<T>(in ConvGeometry g, int batch, ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> bias,
         Span<T> y, Span<T> scratch) where T : unmanaged, INumber<T>
     {
+        if (typeof(T) == typeof(float) && UsePackedFloatPath)
+        {
+            // float: the packed micro-kernel path, images spread over the worker threads.
+            fixed (T* xp = x) fixed (T* wp = w) fixed (T* bp = bias) fixed (T* yp = y)
+                Packed.NchwConv.Forward(g, batch, (float*)xp, (float*)wp, (float*)bp, (float*)yp);
+            return;
+        }
         int k = g.PatchSize, p = g.OutPlane;
         for (int n = 0; n < batch; n++)
         {
@@ -44,9 +54,15 @@ public static class Conv2dKernel
     /// Gradients of Σ y·dy: dx (overwritten, may be empty to skip), dw and dbias (accumulated, dbias may be empty).
     /// dw += Σn dy_n · col_nᵀ; dcol_n = Wᵀ · dy_n, scattered back to dx by col2im.
     /// </summary>
-    public static void Backward<T>(in ConvGeometry g, int batch, ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> dy,
+    public static unsafe void Backward<T>(in ConvGeometry g, int batch, ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> dy,
         Span<T> dx, Span<T> dw, Span<T> dbias, Span<T> scratch) where T : unmanaged, INumber<T>
     {
+        if (typeof(T) == typeof(float) && UsePackedFloatPath)
+        {
+            fixed (T* xp = x) fixed (T* wp = w) fixed (T* dyp = dy) fixed (T* dxp = dx) fixed (T* dwp = dw) fixed (T* dbp = dbias)
+                Packed.NchwConv.Backward(g, batch, (float*)xp, (float*)wp, (float*)dyp, (float*)dxp, (float*)dwp, (float*)dbp);
+            return;
+        }
         int k = g.PatchSize, p = g.OutPlane;
         int colSize = g.IsPointwise ? 0 : k * p;
         var colBuf = scratch[..colSize];

@@ -51,7 +51,7 @@ public sealed class Conv2d<T> : Module<T> where T : unmanaged, IFloatingPointIee
         var shape = OutputShape(x.Shape);
         var g = Geometry(x.H, x.W);
         var y = Tensor<T>.Reuse(ref _output, false, shape);
-        var scratch = Tensor<T>.Reuse(ref _scratch, false, Conv2dKernel.ScratchSize(g));
+        var scratch = Tensor<T>.Reuse(ref _scratch, false, Conv2dKernel.ScratchSize<T>(g));
         Conv2dKernel.Forward(g, x.N, x.Span, Weight.Value.Span, Bias is null ? default : Bias.Value.Span, y.Span, scratch.Span);
         _input = x;
         return y;
@@ -61,7 +61,7 @@ public sealed class Conv2d<T> : Module<T> where T : unmanaged, IFloatingPointIee
     {
         var x = _input ?? throw new InvalidOperationException($"{Label}: Backward called before Forward");
         var g = Geometry(x.H, x.W);
-        var scratch = Tensor<T>.Reuse(ref _scratch, false, Conv2dKernel.ScratchSize(g));
+        var scratch = Tensor<T>.Reuse(ref _scratch, false, Conv2dKernel.ScratchSize<T>(g));
         Span<T> dx = default;
         if (ComputeInputGradient) dx = Tensor<T>.Reuse(ref _inputGrad, false, x.ShapeArray).Span;
         Conv2dKernel.Backward(g, x.N, x.Span, Weight.Value.Span, dy.Span, dx, Weight.Grad.Span,

@@ -87,26 +87,58 @@ public class ModelGoldenTests
             Compare.Close(f.Float("pooled"), model.ForwardFeatures(x), Compare.Forward, $"{arch} pooled features");
     }
 
+    /// <summary>
+    /// Three SGD steps (lr 0.1, momentum 0.9, weight decay 5e-4, BN in training mode) in double against PyTorch's
+    /// float64 run: the optimiser, BN statistics and every gradient compose into the same trajectory.
+    /// </summary>
     [Fact]
     public void ResNet20ThreeSgdStepsGivePyTorchsLosses()
     {
         var f = Fixture.Load("resnet20_sgd");
-        var model = ResNets.Create("resnet20");
-        DeterministicValues.Apply(model);
+        var (losses, model) = ThreeSteps<double>(f);
+        Compare.Close(f.Raw("losses").ToFloat64().Select(v => (float)v).ToArray(), losses.Select(v => (float)v).ToArray(), Compare.Forward, "loss sequence (float64)");
+        Compare.Close(f.Float("after.conv1.weight").Span, model.Stem.Weight.Value.Span.ToArray().Select(v => (float)v).ToArray(), Compare.Gradient, "conv1.weight after three steps");
+        Compare.Close(f.Float("after.fc.weight").Span, model.Fc.Weight.Value.Span.ToArray().Select(v => (float)v).ToArray(), Compare.Gradient, "fc.weight after three steps");
+    }
+
+    /// <summary>
+    /// The same steps in float32. The first loss is a forward pass and must match to 1e-4. The later ones follow an
+    /// ill-conditioned trajectory: at this initialisation float32 gradients of layer3.2.conv1.weight differ from float64
+    /// by about 4% of their scale, in PyTorch as here (tools/golden/make_golden.py records both runs; PyTorch's own
+    /// float32 third loss is 1.3e-4 from float64). So the float32 trajectory is held to 1e-2: a check that training
+    /// in float follows the same path, not a precision claim; the double test above is the precision claim.
+    /// </summary>
+    [Fact]
+    public void ResNet20ThreeSgdStepsInFloatFollowTheSameTrajectory()
+    {
+        var f = Fixture.Load("resnet20_sgd");
+        var expected = f.Raw("losses").ToFloat64();
+        var (losses, _) = ThreeSteps<float>(f);
+        Assert.True(Math.Abs(losses[0] - expected[0]) <= Compare.Forward * expected[0], $"first loss {losses[0]} vs {expected[0]}");
+        for (int k = 1; k < 3; k++)
+            Assert.True(Math.Abs(losses[k] - expected[k]) <= 1e-2 * expected[k], $"loss {k}: {losses[k]} vs {expected[k]}");
+    }
+
+    private static (double[] Losses, ResNet<T> Model) ThreeSteps<T>(Fixture f) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        var init = ResNets.Create("resnet20");
+        DeterministicValues.Apply(init);
+        var model = ResNets.Create<T>("resnet20");
+        ResNetSharp.IO.StateDict.Load(model, ResNetSharp.IO.StateDict.From(init).ToDictionary());
         model.Train();
-        var sgd = new Sgd<float>(model.NamedParameters().Select(p => p.Parameter), learningRate: 0.1, momentum: 0.9, weightDecay: 5e-4);
-        var loss = new SoftmaxCrossEntropy<float>();
-        var losses = new float[3];
+        var sgd = new Sgd<T>(model.NamedParameters().Select(p => p.Parameter), learningRate: 0.1, momentum: 0.9, weightDecay: 5e-4);
+        var loss = new SoftmaxCrossEntropy<T>();
+        var losses = new double[3];
         for (int step = 0; step < 3; step++)
         {
-            var logits = model.Forward(f.Float($"x{step}"));
-            losses[step] = (float)loss.Forward(logits, f.Ints($"t{step}"));
+            var x = f.Float($"x{step}");
+            var input = new Tensor<T>(x.ShapeArray);
+            for (int i = 0; i < x.Length; i++) input.Span[i] = T.CreateTruncating(x.Span[i]);
+            losses[step] = loss.Forward(model.Forward(input), f.Ints($"t{step}"));
             model.ZeroGrad();
             model.Backward(loss.Backward());
             sgd.Step();
         }
-        Compare.Close(f.Float("losses").Span, losses, Compare.Forward, "loss sequence");
-        Compare.Close(f.Float("after.conv1.weight"), model.Stem.Weight.Value, Compare.Gradient, "conv1.weight after three steps");
-        Compare.Close(f.Float("after.fc.weight"), model.Fc.Weight.Value, Compare.Gradient, "fc.weight after three steps");
+        return (losses, model);
     }
 }

@@ -3,7 +3,10 @@ using ResNetSharp.Kernels.Reference;
 
 namespace ResNetSharp.Tests.Kernels;
 
-/// <summary>im2col + GEMM convolution against the direct seven-loop definition, forward and backward.</summary>
+/// <summary>
+/// The convolution kernels against the direct seven-loop definition, forward and backward: float runs the packed
+/// micro-kernel path (im2col packed into panels, images over threads), double the plain im2col + tiled GEMM.
+/// </summary>
 public class ConvKernelTests
 {
     public static TheoryData<int, int, int, int, int, int, int, int> Geometries() => new()
@@ -19,6 +22,8 @@ public class ConvKernelTests
         { 3, 2, 3, 3, 3, 3, 1, 0 },    // output 1x1
         { 1, 2, 2, 2, 3, 3, 2, 1 },    // image smaller than the kernel, padding makes it fit
         { 1, 8, 33, 31, 9, 3, 2, 1 },  // large and odd
+        { 5, 3, 9, 9, 65, 3, 1, 1 },   // 81 pixels: one full 64-pixel panel and a tail; images over threads
+        { 4, 70, 8, 8, 7, 1, 1, 0 },   // K = 70: the transposed im2col spans two 64-row panels
     };
 
     private static float[] Random(int n, int seed)
@@ -34,7 +39,7 @@ public class ConvKernelTests
         var g = new ConvGeometry(ic, h, w, oc, k, k, stride, pad);
         var x = Random(batch * g.InImage, 1); var wt = Random(g.WeightSize, 2); var bias = Random(oc, 3);
         var dy = Random(batch * g.OutImage, 4);
-        var scratch = new float[Conv2dKernel.ScratchSize(g)];
+        var scratch = new float[Conv2dKernel.ScratchSize<float>(g)];
 
         var yRef = new float[batch * g.OutImage]; var y = new float[batch * g.OutImage];
         Conv2dReference.Forward<float>(g, batch, x, wt, bias, yRef);
@@ -48,6 +53,26 @@ public class ConvKernelTests
         AssertClose(dxRef, dx, oc * k * k, "dx");
         AssertClose(dwRef, dw, batch * g.OutPlane, "dw");
         AssertClose(dbRef, db, batch * g.OutPlane, "db");
+    }
+
+    [Theory]
+    [MemberData(nameof(Geometries))]
+    public void DoublePathMatchesReference(int batch, int ic, int h, int w, int oc, int k, int stride, int pad)
+    {
+        var g = new ConvGeometry(ic, h, w, oc, k, k, stride, pad);
+        var rng = new Random(5);
+        double[] R(int n) => Enumerable.Range(0, n).Select(_ => rng.NextDouble() * 2 - 1).ToArray();
+        var x = R(batch * g.InImage); var wt = R(g.WeightSize); var dy = R(batch * g.OutImage);
+        var scratch = new double[Conv2dKernel.ScratchSize<double>(g)];
+        var yRef = new double[dy.Length]; var y = new double[dy.Length];
+        Conv2dReference.Forward<double>(g, batch, x, wt, default, yRef);
+        Conv2dKernel.Forward<double>(g, batch, x, wt, default, y, scratch);
+        var dxRef = new double[x.Length]; var dwRef = new double[wt.Length]; var dx = new double[x.Length]; var dw = new double[wt.Length];
+        Conv2dReference.Backward<double>(g, batch, x, wt, dy, dxRef, dwRef, default);
+        Conv2dKernel.Backward<double>(g, batch, x, wt, dy, dx, dw, default, scratch);
+        for (int i = 0; i < y.Length; i++) Assert.Equal(yRef[i], y[i], 1e-10);
+        for (int i = 0; i < dx.Length; i++) Assert.Equal(dxRef[i], dx[i], 1e-10);
+        for (int i = 0; i < dw.Length; i++) Assert.Equal(dwRef[i], dw[i], 1e-10);
     }
 
     private static void AssertClose(float[] expected, float[] actual, int terms, string what)

@@ -9,7 +9,7 @@ namespace ResNetSharp.Kernels.Packed;
 /// each laid out [tap][input channel][NR], so the micro-kernel streams them with aligned vector loads. The last panel
 /// is zero-padded when OC is not a multiple of NR. Bias (folded BN shift included) is padded the same way.
 /// </summary>
-public sealed class PackedWeights
+public sealed unsafe class PackedWeights
 {
     internal PackedWeights(int outChannels, int taps, int inChannels, int nr)
     {
@@ -27,6 +27,8 @@ public sealed class PackedWeights
     internal AlignedBuffer Data { get; }
     internal AlignedBuffer Bias { get; }
     public int PanelSize => Taps * InChannels * NR;
+
+    internal PanelMatrix AsPanels() => new(Data.Pointer, Bias.Pointer, OutChannels, Taps, InChannels);
 
     /// <summary>
     /// Packs w[oc, ic, tap] (PyTorch's (OC,IC,KH,KW) with tap = kh·KW + kw) times scale[oc], and bias[oc]; scale and
@@ -73,7 +75,14 @@ public static unsafe class PackedGemm
     /// Runs the product for rows [0, rows). x: the input base; offsets: rows × taps entries (−1 = zero padding);
     /// c: output rows with stride ldc (OC contiguous per row); residual: same layout as c with stride ldr, or null.
     /// </summary>
-    public static void Run(PackedWeights w, float* x, int[] offsets, int rows, float* c, int ldc, float* residual, int ldr, bool relu)
+    public static void Run(PackedWeights w, float* x, int[] offsets, int rows, float* c, int ldc, float* residual, int ldr, bool relu) =>
+        Run(w.AsPanels(), x, offsets, rows, c, ldc, residual, ldr, relu, accumulate: false);
+
+    /// <summary>
+    /// The same product on any panel-packed right-hand side. With <paramref name="accumulate"/>, C's previous contents
+    /// are added to (bias, residual and ReLU are then usually off).
+    /// </summary>
+    internal static void Run(PanelMatrix w, float* x, int[] offsets, int rows, float* c, int ldc, float* residual, int ldr, bool relu, bool accumulate)
     {
         if (offsets.Length < rows * w.Taps) throw new ArgumentException($"indirection table has {offsets.Length} entries, needs {rows * w.Taps}");
         int rowBlocks = (rows + RowsPerTask - 1) / RowsPerTask;
@@ -86,25 +95,25 @@ public static unsafe class PackedGemm
             int r0 = block * RowsPerTask, r1 = Math.Min(rows, r0 + RowsPerTask);
             fixed (int* off = offsets)
             fixed (float* z = zeros)
-                RunBlock(w, (float*)xp, z, off, r0, r1, panel, (float*)cp, ldc, (float*)rp, ldr, relu);
+                RunBlock(w, (float*)xp, z, off, r0, r1, panel, (float*)cp, ldc, (float*)rp, ldr, relu, accumulate);
         });
     }
 
-    private static void RunBlock(PackedWeights w, float* x, float* zeros, int* offsets, int r0, int r1, int panel,
-        float* c, int ldc, float* residual, int ldr, bool relu)
+    private static void RunBlock(PanelMatrix w, float* x, float* zeros, int* offsets, int r0, int r1, int panel,
+        float* c, int ldc, float* residual, int ldr, bool relu, bool accumulate)
     {
         int nr = w.NR, ic = w.InChannels, taps = w.Taps;
         int cols = Math.Min(nr, w.OutChannels - panel * nr);
         int chunkTaps = Math.Max(1, KChunk / Math.Max(1, ic));
-        float* wPanel = w.Data.Pointer + (long)panel * w.PanelSize;
-        float* bias = w.Bias.Pointer + panel * nr;
+        float* wPanel = w.Data + (long)panel * w.PanelSize;
+        float* bias = w.Bias == null ? null : w.Bias + panel * nr;
         float* stage = stackalloc float[2 * MR * 64 + 16];
         float* stageC = (float*)(((nint)stage + 63) & ~(nint)63);
         float* stageR = stageC + MR * 64;
         for (int t0 = 0; t0 < taps; t0 += chunkTaps)
         {
             int t1 = Math.Min(taps, t0 + chunkTaps);
-            bool first = t0 == 0, last = t1 == taps;
+            bool first = t0 == 0 && !accumulate, last = t1 == taps;
             for (int r = r0; r < r1; r += MR)
             {
                 int rowsHere = Math.Min(MR, r1 - r);
@@ -257,8 +266,11 @@ public static unsafe class PackedGemm
         int L = TOps.Lanes;
         if (a.Last)
         {
-            v0 = TOps.Add(v0, TOps.Load(a.Bias)); v1 = TOps.Add(v1, TOps.Load(a.Bias + L));
-            v2 = TOps.Add(v2, TOps.Load(a.Bias + 2 * L)); v3 = TOps.Add(v3, TOps.Load(a.Bias + 3 * L));
+            if (a.Bias != null)
+            {
+                v0 = TOps.Add(v0, TOps.Load(a.Bias)); v1 = TOps.Add(v1, TOps.Load(a.Bias + L));
+                v2 = TOps.Add(v2, TOps.Load(a.Bias + 2 * L)); v3 = TOps.Add(v3, TOps.Load(a.Bias + 3 * L));
+            }
             if (r != null)
             {
                 v0 = TOps.Add(v0, TOps.Load(r)); v1 = TOps.Add(v1, TOps.Load(r + L));
@@ -278,7 +290,7 @@ public static unsafe class PackedGemm
         int L = TOps.Lanes;
         if (a.Last)
         {
-            v0 = TOps.Add(v0, TOps.Load(a.Bias)); v1 = TOps.Add(v1, TOps.Load(a.Bias + L));
+            if (a.Bias != null) { v0 = TOps.Add(v0, TOps.Load(a.Bias)); v1 = TOps.Add(v1, TOps.Load(a.Bias + L)); }
             if (r != null) { v0 = TOps.Add(v0, TOps.Load(r)); v1 = TOps.Add(v1, TOps.Load(r + L)); }
             if (a.Relu) { v0 = TOps.Max(v0, TOps.Zero); v1 = TOps.Max(v1, TOps.Zero); }
         }
@@ -292,6 +304,23 @@ public static unsafe class PackedGemm
         if (z.Length < length) _zeros = z = GC.AllocateArray<float>(length, pinned: true);
         return z;
     }
+}
+
+/// <summary>
+/// A right-hand side packed in panels of NR columns, each [tap][input channel][NR], with a per-column bias of
+/// Panels·NR floats or null for none. Packed weights are one; the training convolutions pack im2col matrices into the same shape.
+/// </summary>
+internal readonly unsafe struct PanelMatrix(float* data, float* bias, int columns, int taps, int inChannels)
+{
+    public float* Data { get; } = data;
+    public float* Bias { get; } = bias;
+    public int Columns { get; } = columns;
+    public int OutChannels => Columns;
+    public int Taps { get; } = taps;
+    public int InChannels { get; } = inChannels;
+    public int NR => PackedGemm.NR;
+    public int Panels => (Columns + NR - 1) / NR;
+    public int PanelSize => Taps * InChannels * NR;
 }
 
 /// <summary>A pinned, 64-byte-aligned float buffer with a stable pointer, for packed weights and activations.</summary>
