@@ -86,7 +86,7 @@ foreach (var arch in agreementModels)
 foreach (var spec in selected)
 {
     log.Line($"[{spec.Id}] {spec.Work}");
-    if (o.WaitQuietSeconds > 0) WaitQuiet(Math.Min(o.WaitQuietSeconds, 30), log);
+    if (o.WaitQuietSeconds > 0 && spec.Kind != RowKind.PeakRss) WaitQuiet(Math.Min(o.WaitQuietSeconds, 30), log);
     var before = SystemInfo.CpuSnapshot.Take();
     var r = Rows.Run(spec, o, log);
     r = r with { OthersCpu = SystemInfo.CpuSnapshot.Take().OthersSince(before) };

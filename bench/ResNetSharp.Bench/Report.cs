@@ -114,11 +114,12 @@ internal sealed class Report
         sb.AppendLine();
         sb.AppendLine("## Results");
         sb.AppendLine();
-        var disturbed = Rows.Where(r => r.OthersCpu > DisturbedShare).Select(r => $"{r.Spec.Id} ({Percent(r.OthersCpu)})").ToList();
+        var disturbed = Rows.Where(r => r.Spec.Kind != RowKind.PeakRss && r.OthersCpu > DisturbedShare).Select(r => $"{r.Spec.Id} ({Percent(r.OthersCpu)})").ToList();
         if (disturbed.Count > 0)
         {
             sb.AppendLine($"**Warning:** other processes took more than {Percent(DisturbedShare)} of the CPUs during {string.Join(", ", disturbed)}; " +
-                          "those figures are disturbed (the interleaving spreads the disturbance over both engines, but not evenly). Rerun on a quiet machine.");
+                          "those timings are disturbed (the interleaving spreads the disturbance over both engines, but not evenly). Rerun on a quiet machine. " +
+                          "(Peak memory does not depend on it.)");
             sb.AppendLine();
         }
         sb.Append(Table());
@@ -126,7 +127,7 @@ internal sealed class Report
         sb.AppendLine("`samples` counts the timed steps (for `rss`, the probe processes); `round medians` shows the lowest and highest median of a round, " +
                       "in the row's unit. The PyTorch column of the inference rows is for information only (no target). " +
                       "The last column is the share of the machine's CPU time that processes other than the harness and its peers took while the row ran " +
-                      $"(from /proc/stat; {Percent(OthersCpu)} over the whole run): above a few percent, the row's figures are disturbed.");
+                      $"(from /proc/stat; {Percent(OthersCpu)} over the whole run): above a few percent, the row's timings are disturbed.");
         sb.AppendLine();
         sb.AppendLine("## Same weights, same answers");
         sb.AppendLine();
@@ -147,6 +148,15 @@ internal sealed class Report
         sb.AppendLine("- Memory (`rss`): a fresh process per probe (`ResNetSharp.Bench --rss-probe ours|ort`) loads resnet50 " +
                       "(ours: .safetensors; ORT: .onnx), runs batch-1 inferences and reports VmHWM from /proc/self/status; both probes are the same .NET host, " +
                       "so the runtime's own footprint is in both.");
+        sb.AppendLine();
+        sb.AppendLine("## Rerun");
+        sb.AppendLine();
+        sb.AppendLine("`bench/run.sh` installs Debian's PyTorch if it is missing, exports the models into `bench/.models` if they are absent, " +
+                      "builds the harness in Release and rewrites this file; `bench/results/latest.json` gets every sample. " +
+                      "`BENCH_REV=<commit> bench/run.sh` measures a clean checkout of a commit instead of the working tree; " +
+                      "`--only r50-b1,r50-b16,r18-b1,r20-train,r18-train,rss` picks rows; `--rounds`, `--iters`, `--max-round-s` set the sample counts; " +
+                      "`bench/run.sh --help` lists the rest. The peers alone: " +
+                      "`/usr/bin/python3 bench/peers/torch_train.py --work train-resnet20 --threads 2`.");
         return sb.ToString();
     }
 
