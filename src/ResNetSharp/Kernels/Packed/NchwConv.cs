@@ -112,25 +112,17 @@ public static unsafe class NchwConv
                 float* plane = x + (long)ic * g.InPlane;
                 for (int kh = 0; kh < g.KernelH; kh++)
                     for (int kw = 0; kw < g.KernelW; kw++, row++)
-                    {
-                        float* out_ = d + (long)row * nr;
-                        int lane = 0;
-                        for (; lane < count; lane++)
-                        {
-                            int pix = p0 + lane, oy = pix / ow, ox = pix - oy * ow;
-                            int iy = oy * g.Stride - g.Padding + kh, ix = ox * g.Stride - g.Padding + kw;
-                            out_[lane] = (uint)iy < (uint)g.Height && (uint)ix < (uint)g.Width ? plane[iy * g.Width + ix] : 0f;
-                        }
-                        for (; lane < nr; lane++) out_[lane] = 0f;
-                    }
+                        GatherRow(g, plane, kh, kw, p0, count, d + (long)row * nr, 1);
             }
+            if (count < nr)
+                for (int r = 0; r < k; r++) new Span<float>(d + (long)r * nr + count, nr - count).Clear();
         }
     }
 
     /// <summary>dst[panel][pixel][lane] = col[panel·NR + lane, pixel]: colᵀ in panels of NR patch rows (0 past K).</summary>
     internal static void PackIm2ColTransposed(in ConvGeometry g, float* x, float* dst)
     {
-        int nr = PackedGemm.NR, ow = g.OutWidth, p = g.OutPlane, k = g.PatchSize, khw = g.KernelH * g.KernelW;
+        int nr = PackedGemm.NR, p = g.OutPlane, k = g.PatchSize, khw = g.KernelH * g.KernelW;
         int panels = (k + nr - 1) / nr;
         for (int panel = 0; panel < panels; panel++)
         {
@@ -140,14 +132,34 @@ public static unsafe class NchwConv
             {
                 if (lane >= count) { for (int pix = 0; pix < p; pix++) d[(long)pix * nr + lane] = 0f; continue; }
                 int kk = k0 + lane, ic = kk / khw, rem = kk - ic * khw, kh = rem / g.KernelW, kw = rem - kh * g.KernelW;
-                float* plane = x + (long)ic * g.InPlane;
-                for (int pix = 0; pix < p; pix++)
-                {
-                    int oy = pix / ow, ox = pix - oy * ow;
-                    int iy = oy * g.Stride - g.Padding + kh, ix = ox * g.Stride - g.Padding + kw;
-                    d[(long)pix * nr + lane] = (uint)iy < (uint)g.Height && (uint)ix < (uint)g.Width ? plane[iy * g.Width + ix] : 0f;
-                }
+                GatherRow(g, x + (long)ic * g.InPlane, kh, kw, 0, p, d + lane, nr);
             }
+        }
+    }
+
+    /// <summary>
+    /// out[i·stride] = plane[oy·s − pad + kh, ox·s − pad + kw] for the `count` output pixels from p0 on (0 in the
+    /// padding), walking (oy, ox) incrementally instead of dividing per pixel.
+    /// </summary>
+    private static void GatherRow(in ConvGeometry g, float* plane, int kh, int kw, int p0, int count, float* output, int stride)
+    {
+        int ow = g.OutWidth, s = g.Stride, pad = g.Padding, h = g.Height, w = g.Width;
+        int oy = p0 / ow, ox = p0 - oy * ow;
+        int i = 0;
+        while (i < count)
+        {
+            int run = Math.Min(ow - ox, count - i);  // pixels left on this output row
+            int iy = oy * s - pad + kh;
+            float* o = output + (long)i * stride;
+            if ((uint)iy >= (uint)h)
+                for (int j = 0; j < run; j++) o[(long)j * stride] = 0f;
+            else
+            {
+                float* src = plane + (long)iy * w;
+                int ix = ox * s - pad + kw;
+                for (int j = 0; j < run; j++, ix += s) o[(long)j * stride] = (uint)ix < (uint)w ? src[ix] : 0f;
+            }
+            i += run; ox = 0; oy++;
         }
     }
 
