@@ -17,23 +17,52 @@ public static unsafe class BatchNormKernel
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         double count = (double)batch * plane;
-        fixed (T* xp = x) fixed (double* mp = mean) fixed (double* vp = variance)
+        fixed (T* xp = x)
         {
-            nint px = (nint)xp, pm = (nint)mp, pv = (nint)vp;
-            int length = x.Length;
-            WorkerPool.For(channels, c =>
-            {
-                var xs = new ReadOnlySpan<T>((T*)px, length);
-                double sum = 0;
-                for (int n = 0; n < batch; n++) sum += double.CreateTruncating(Sum(xs.Slice((n * channels + c) * plane, plane)));
-                double mu = sum / count;
-                T muT = T.CreateTruncating(mu);
-                double sq = 0;
-                for (int n = 0; n < batch; n++) sq += double.CreateTruncating(SumSquaredDeviation(xs.Slice((n * channels + c) * plane, plane), muT));
-                ((double*)pm)[c] = mu;
-                ((double*)pv)[c] = sq / count;
-            });
+            var sums = ReduceByChannel(batch, channels, plane, (T*)xp, null, null, (xs, _, _) => (Sum(xs), T.Zero));
+            for (int c = 0; c < channels; c++) mean[c] = sums[c].A / count;
+            var muT = new T[channels];
+            for (int c = 0; c < channels; c++) muT[c] = T.CreateTruncating(mean[c]);
+            var squares = ReduceByChannel(batch, channels, plane, (T*)xp, null, muT, (xs, _, mu) => (SumSquaredDeviation(xs, mu), T.Zero));
+            for (int c = 0; c < channels; c++) variance[c] = squares[c].A / count;
         }
+    }
+
+    private delegate (T A, T B) PlaneReduction<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, T mu);
+
+    /// <summary>
+    /// Σ over the batch of a per-plane reduction, per channel, walking memory in order (image by image) so that
+    /// the prefetchers keep up; images are split over the worker threads, each with its own partial sums, added in
+    /// double. Reading channel by channel instead jumps C·H·W floats between planes, and small planes then wait
+    /// on memory latency (measured 6x slower on 14x14 planes).
+    /// </summary>
+    private static (double A, double B)[] ReduceByChannel<T>(int batch, int channels, int plane, T* x, T* y, T[]? mu, PlaneReduction<T> reduce)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int groups = Math.Max(1, Math.Min(Engine.Threads, batch));
+        var partial = new (double A, double B)[groups * channels];
+        nint px = (nint)x, py = (nint)y;
+        WorkerPool.For(groups, group =>
+        {
+            for (int n = group * batch / groups; n < (group + 1) * batch / groups; n++)
+                for (int c = 0; c < channels; c++)
+                {
+                    long o = ((long)n * channels + c) * plane;
+                    var (a, b) = reduce(new ReadOnlySpan<T>((T*)px + o, plane), py == 0 ? default : new ReadOnlySpan<T>((T*)py + o, plane),
+                        mu is null ? T.Zero : mu[c]);
+                    ref var slot = ref partial[group * channels + c];
+                    slot.A += double.CreateTruncating(a);
+                    slot.B += double.CreateTruncating(b);
+                }
+        });
+        var total = new (double A, double B)[channels];
+        for (int g = 0; g < groups; g++)
+            for (int c = 0; c < channels; c++)
+            {
+                total[c].A += partial[g * channels + c].A;
+                total[c].B += partial[g * channels + c].B;
+            }
+        return total;
     }
 
     /// <summary>y = x·scale[c] + shift[c]: the normalisation with γ, β, μ and σ⁻¹ folded into one scale and shift.</summary>
@@ -73,37 +102,33 @@ public static unsafe class BatchNormKernel
         Span<T> dx, Span<T> dgamma, Span<T> dbeta) where T : unmanaged, IFloatingPointIeee754<T>
     {
         double m = (double)batch * plane;
-        bool hasDx = !dx.IsEmpty;
-        fixed (T* xp = x) fixed (T* dyp = dy) fixed (double* mp = mean) fixed (double* ip = invStd) fixed (T* gp = gamma)
-        fixed (T* dxp = dx) fixed (T* dgp = dgamma) fixed (T* dbp = dbeta)
+        var muT = new T[channels];
+        for (int c = 0; c < channels; c++) muT[c] = T.CreateTruncating(mean[c]);
+        var a = new T[channels];
+        var b = new T[channels];
+        var k = new T[channels];
+        fixed (T* xp = x) fixed (T* dyp = dy) fixed (T* dxp = dx)
         {
-            nint px = (nint)xp, pdy = (nint)dyp, pm = (nint)mp, pi = (nint)ip, pg = (nint)gp, pdx = (nint)dxp, pdg = (nint)dgp, pdb = (nint)dbp;
-            WorkerPool.For(channels, c =>
+            // Σdy and Σdy·(x − μ) per channel, in memory order.
+            var sums = ReduceByChannel(batch, channels, plane, (T*)dyp, (T*)xp, muT, (d, xs, mu) => SumAndCentredDot(d, xs, mu));
+            for (int c = 0; c < channels; c++)
             {
-                double mu = ((double*)pm)[c], inv = ((double*)pi)[c];
-                T muT = T.CreateTruncating(mu);
-                double sumDy = 0, sumDyXc = 0;
-                for (int n = 0; n < batch; n++)
-                {
-                    long o = ((long)n * channels + c) * plane;
-                    var (s, sx) = SumAndCentredDot(new ReadOnlySpan<T>((T*)pdy + o, plane), new ReadOnlySpan<T>((T*)px + o, plane), muT);
-                    sumDy += double.CreateTruncating(s);
-                    sumDyXc += double.CreateTruncating(sx);
-                }
-                double sumDyXhat = sumDyXc * inv;
-                ((T*)pdg)[c] += T.CreateTruncating(sumDyXhat);
-                ((T*)pdb)[c] += T.CreateTruncating(sumDy);
-                if (!hasDx) return;
-                double g = double.CreateTruncating(((T*)pg)[c]) * inv;
+                double sumDy = sums[c].A, sumDyXhat = sums[c].B * invStd[c];
+                dgamma[c] += T.CreateTruncating(sumDyXhat);
+                dbeta[c] += T.CreateTruncating(sumDy);
                 // dx = a·dy + b·(x − μ) + k per element.
-                T a = T.CreateTruncating(g);
-                T b = training ? T.CreateTruncating(-g * inv * sumDyXhat / m) : T.Zero;
-                T k = training ? T.CreateTruncating(-g * sumDy / m) : T.Zero;
-                for (int n = 0; n < batch; n++)
-                {
-                    long o = ((long)n * channels + c) * plane;
-                    Combine(new ReadOnlySpan<T>((T*)pdy + o, plane), new ReadOnlySpan<T>((T*)px + o, plane), muT, a, b, k, new Span<T>((T*)pdx + o, plane));
-                }
+                double g = double.CreateTruncating(gamma[c]) * invStd[c];
+                a[c] = T.CreateTruncating(g);
+                b[c] = training ? T.CreateTruncating(-g * invStd[c] * sumDyXhat / m) : T.Zero;
+                k[c] = training ? T.CreateTruncating(-g * sumDy / m) : T.Zero;
+            }
+            if (dx.IsEmpty) return;
+            nint px = (nint)xp, pdy = (nint)dyp, pdx = (nint)dxp;
+            WorkerPool.For(batch * channels, nc =>
+            {
+                int c = nc % channels;
+                long o = (long)nc * plane;
+                Combine(new ReadOnlySpan<T>((T*)pdy + o, plane), new ReadOnlySpan<T>((T*)px + o, plane), muT[c], a[c], b[c], k[c], new Span<T>((T*)pdx + o, plane));
             });
         }
     }

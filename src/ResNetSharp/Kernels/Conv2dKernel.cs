@@ -141,6 +141,9 @@ public static class Conv2dKernel
                 for (int kw = 0; kw < g.KernelW; kw++, row++)
                 {
                     var src = col.Slice(row * oh * ow, oh * ow);
+                    // Output columns whose input column lies inside the image, computed once per kernel tap.
+                    int from = Math.Max(0, (pad - kw + s - 1) / s), to = Math.Min(ow, (g.Width - 1 + pad - kw) / s + 1);
+                    if (from >= to) continue;
                     for (int y = 0; y < oh; y++)
                     {
                         int iy = y * s - pad + kh;
@@ -148,11 +151,14 @@ public static class Conv2dKernel
                         var dstRow = plane.Slice(iy * g.Width, g.Width);
                         var srcRow = src.Slice(y * ow, ow);
                         int ix0 = kw - pad;
-                        for (int xo = 0; xo < ow; xo++)
+                        if (s == 1)
                         {
-                            int ix = xo * s + ix0;
-                            if ((uint)ix < (uint)g.Width) dstRow[ix] += srcRow[xo];
+                            var d = dstRow.Slice(from + ix0, to - from);
+                            var v = srcRow.Slice(from, to - from);
+                            for (int i = 0; i < d.Length; i++) d[i] += v[i];
                         }
+                        else
+                            for (int xo = from; xo < to; xo++) dstRow[xo * s + ix0] += srcRow[xo];
                     }
                 }
         }

@@ -145,20 +145,23 @@ public static unsafe class NchwConv
     {
         int ow = g.OutWidth, s = g.Stride, pad = g.Padding, h = g.Height, w = g.Width;
         int oy = p0 / ow, ox = p0 - oy * ow;
+        // Output columns whose input column ox·s − pad + kw lies inside the image: [validFrom, validTo).
+        int validFrom = Math.Max(0, (pad - kw + s - 1) / s), validTo = Math.Min(ow, (w - 1 + pad - kw) / s + 1);
         int i = 0;
         while (i < count)
         {
             int run = Math.Min(ow - ox, count - i);  // pixels left on this output row
             int iy = oy * s - pad + kh;
             float* o = output + (long)i * stride;
-            if ((uint)iy >= (uint)h)
-                for (int j = 0; j < run; j++) o[(long)j * stride] = 0f;
+            int from = Math.Clamp(validFrom - ox, 0, run), to = Math.Clamp(validTo - ox, from, run);
+            if ((uint)iy >= (uint)h) { from = 0; to = 0; }
+            for (int j = 0; j < from; j++) o[(long)j * stride] = 0f;
+            float* src = plane + (long)iy * w + (ox + from) * s - pad + kw;
+            if (stride == 1 && s == 1)
+                Buffer.MemoryCopy(src, o + from, (to - from) * sizeof(float), (to - from) * sizeof(float));
             else
-            {
-                float* src = plane + (long)iy * w;
-                int ix = ox * s - pad + kw;
-                for (int j = 0; j < run; j++, ix += s) o[(long)j * stride] = (uint)ix < (uint)w ? src[ix] : 0f;
-            }
+                for (int j = from; j < to; j++, src += s) o[(long)j * stride] = *src;
+            for (int j = to; j < run; j++) o[(long)j * stride] = 0f;
             i += run; ox = 0; oy++;
         }
     }
