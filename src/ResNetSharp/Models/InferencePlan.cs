@@ -14,6 +14,7 @@ public sealed unsafe class InferencePlan
 {
     private abstract record Step { public string Name { get; init; } = ""; public long Macs { get; init; } }
     private sealed record ConvStep(ConvGeometry Geometry, PackedWeights Weights, int[] Offsets, int Input, int Output, int Residual, bool Relu) : Step;
+    private sealed record WinogradStep(ConvGeometry Geometry, PackedWeights[] Weights, AlignedBuffer Bias, int[] RowOffsets, int Input, int Output, int Residual, bool Relu) : Step;
     private sealed record MaxPoolStep(int Input, int Output, int H, int W, int C, int Kernel, int Stride, int Padding) : Step;
     private sealed record ZeroPadStep(int Input, int Output, int H, int W, int InC, int OutC, int Stride) : Step;
     private sealed record AveragePoolStep(int Input, int Pixels, int C) : Step;
@@ -32,10 +33,15 @@ public sealed unsafe class InferencePlan
     private readonly Tensor<float> _features, _logits;
     private readonly PackedWeights _fc;
     private readonly int[] _fcOffsets;
+    private readonly bool _winograd;
+    private const int MinWinogradTiles = 32;
+    private int _winogradInSize, _winogradOutSize;
+    private AlignedBuffer? _winogradIn, _winogradOut;
 
-    internal InferencePlan(ResNet<float> model, int[] inputShape)
+    internal InferencePlan(ResNet<float> model, int[] inputShape, bool winograd)
     {
         InputShape = inputShape;
+        _winograd = winograd;
         var outShape = model.OutputShape(inputShape);  // validates, naming the layer that cannot take the input
         _batch = inputShape[0];
         int c = inputShape[1], h = inputShape[2], w = inputShape[3];
@@ -80,6 +86,11 @@ public sealed unsafe class InferencePlan
         _fcOffsets = Enumerable.Range(0, _batch).Select(n => n * c).ToArray();
         _logits = new Tensor<float>(outShape);
         _slots = _slotSizes.Select(size => new AlignedBuffer(size)).ToArray();
+        if (_winogradInSize > 0)
+        {
+            _winogradIn = new AlignedBuffer(_winogradInSize);
+            _winogradOut = new AlignedBuffer(_winogradOutSize);
+        }
     }
 
     public int[] InputShape { get; }
@@ -98,6 +109,10 @@ public sealed unsafe class InferencePlan
                 case ConvStep s:
                     NhwcConv.Forward(s.Geometry, _batch, s.Weights, s.Offsets, Ptr(s.Input), Ptr(s.Output),
                         s.Residual < 0 ? null : Ptr(s.Residual), s.Relu);
+                    break;
+                case WinogradStep s:
+                    Winograd.Forward(s.Geometry, _batch, s.Weights, s.Bias.Pointer, s.RowOffsets, Ptr(s.Input), Ptr(s.Output),
+                        s.Residual < 0 ? null : Ptr(s.Residual), s.Relu, _winogradIn!.Pointer, _winogradOut!.Pointer);
                     break;
                 case MaxPoolStep s:
                     NhwcOps.MaxPool(Ptr(s.Input), Ptr(s.Output), _batch, s.H, s.W, s.C, s.Kernel, s.Stride, s.Padding);
@@ -188,14 +203,28 @@ public sealed unsafe class InferencePlan
             scale[o] = (float)s;
             bias[o] = (float)(bn.Bias.Value.Span[o] + (convBias - bn.RunningMean.Span[o]) * s);
         }
-        var packed = PackedWeights.FromOihw(conv.Weight.Value.Span, g.OutChannels, g.InChannels, g.KernelH * g.KernelW, scale, bias);
         int output = Acquire(_batch * g.OutImage);
-        string what = "conv" + (bn is null ? "" : "+bn") + (residual >= 0 ? "+add" : "") + (relu ? "+relu" : "");
-        _steps.Add(new ConvStep(g, packed, NhwcConv.BuildOffsets(g, _batch), input, output, residual, relu)
+        // Winograd's transformed weights are 4x the direct ones (36 vs 9 values per channel pair), so with few tiles
+        // the products stream weights from memory instead of computing: measured on resnet18 at batch 1, 7x7 layers
+        // (4 tiles) ran 2.3x slower than direct, 14x14 (16 tiles) even, 28x28 (49 tiles) and up faster.
+        bool winograd = _winograd && Winograd.Supports(g) && Winograd.TileCount(g, _batch) >= MinWinogradTiles;
+        string what = (winograd ? "winograd" : "conv") + "+bn" + (residual >= 0 ? "+add" : "") + (relu ? "+relu" : "");
+        string name = $"{conv.Name} ({what}, {g.InChannels}x{g.Height}x{g.Width} -> {g.OutChannels}x{g.OutHeight}x{g.OutWidth}, k{g.KernelH} s{g.Stride})";
+        if (winograd)
         {
-            Name = $"{conv.Name} ({what}, {g.InChannels}x{g.Height}x{g.Width} -> {g.OutChannels}x{g.OutHeight}x{g.OutWidth}, k{g.KernelH} s{g.Stride})",
-            Macs = g.MacsPerImage,
-        });
+            int tiles = Winograd.TileCount(g, _batch);
+            _winogradInSize = Math.Max(_winogradInSize, Winograd.Points * tiles * g.InChannels);
+            _winogradOutSize = Math.Max(_winogradOutSize, Winograd.Points * tiles * g.OutChannels);
+            var biasBuffer = new AlignedBuffer(g.OutChannels);
+            bias.CopyTo(biasBuffer.Span);
+            _steps.Add(new WinogradStep(g, Winograd.TransformWeights(conv.Weight.Value.Span, g.OutChannels, g.InChannels, scale), biasBuffer,
+                Enumerable.Range(0, tiles).Select(t => t * g.InChannels).ToArray(), input, output, residual, relu) { Name = name, Macs = g.MacsPerImage });
+        }
+        else
+        {
+            var packed = PackedWeights.FromOihw(conv.Weight.Value.Span, g.OutChannels, g.InChannels, g.KernelH * g.KernelW, scale, bias);
+            _steps.Add(new ConvStep(g, packed, NhwcConv.BuildOffsets(g, _batch), input, output, residual, relu) { Name = name, Macs = g.MacsPerImage });
+        }
         if (releaseInput) Release(input);
         h = g.OutHeight; w = g.OutWidth; c = g.OutChannels;
         return output;

@@ -39,6 +39,31 @@ public class FusedInferenceTests
         Compare.Close(layeredFeatures, model.ForwardFeatures(x), Compare.Forward, $"{arch} fused features");
     }
 
+    /// <summary>The speed issue's bound: with Winograd F(4x4,3x3) on, resnet50 logits stay within 1e-3 of the direct path.</summary>
+    [Theory]
+    [InlineData("resnet50", 1, 224)]
+    [InlineData("resnet18", 2, 160)]
+    public void WinogradKeepsLogitsWithin1e3(string arch, int batch, int size)
+    {
+        var model = ResNets.Create(arch, new ResNetOptions { Seed = 8 });
+        var rng = new Random(9);
+        foreach (var bn in model.Modules().OfType<BatchNorm2d<float>>())
+            for (int i = 0; i < bn.Channels; i++)
+            {
+                bn.RunningMean.Span[i] = (float)(rng.NextDouble() - 0.5) * 0.2f;
+                bn.RunningVar.Span[i] = 0.5f + (float)rng.NextDouble();
+            }
+        var x = new Tensor<float>(batch, 3, size, size);
+        for (int i = 0; i < x.Length; i++) x.Span[i] = (float)Init.StandardNormal(rng);
+        model.Eval();
+        model.WinogradInference = false;
+        var direct = model.Forward(x).Clone();
+        model.WinogradInference = true;
+        var winograd = model.Forward(x);
+        Compare.Close(direct, winograd, 1e-3, $"{arch} logits, Winograd vs direct");
+        Assert.False(direct.Span.SequenceEqual(winograd.Span), "Winograd did not run: the outputs are bit-identical");
+    }
+
     [Fact]
     public void ReplansWhenTheInputShapeOrTheWeightsChange()
     {

@@ -99,6 +99,29 @@ public static unsafe class PackedGemm
         });
     }
 
+    /// <summary>
+    /// Several independent products of the same shape in one parallel loop (Winograd's 36): product p uses weights
+    /// w[p], reads rows at x + p·xStride and writes at c + p·cStride. One dispatch instead of one per product.
+    /// </summary>
+    internal static void RunBatched(PanelMatrix[] w, float* x, long xStride, int[] offsets, int rows, float* c, long cStride, int ldc)
+    {
+        int products = w.Length, panels = w[0].Panels, taps = w[0].Taps;
+        if (offsets.Length < rows * taps) throw new ArgumentException($"indirection table has {offsets.Length} entries, needs {rows * taps}");
+        int rowBlocks = (rows + RowsPerTask - 1) / RowsPerTask;
+        int perProduct = rowBlocks * panels;
+        nint xp = (nint)x, cp = (nint)c;
+        float[] zeros = ZeroRow(w[0].InChannels);
+        WorkerPool.For(products * perProduct, task =>
+        {
+            int product = task / perProduct, rest = task % perProduct;
+            int panel = rest % panels, block = rest / panels;
+            int r0 = block * RowsPerTask, r1 = Math.Min(rows, r0 + RowsPerTask);
+            fixed (int* off = offsets)
+            fixed (float* z = zeros)
+                RunBlock(w[product], (float*)xp + product * xStride, z, off, r0, r1, panel, (float*)cp + product * cStride, ldc, null, 0, false, false);
+        });
+    }
+
     private static void RunBlock(PanelMatrix w, float* x, float* zeros, int* offsets, int r0, int r1, int panel,
         float* c, int ldc, float* residual, int ldr, bool relu, bool accumulate)
     {

@@ -1,0 +1,56 @@
+using ResNetSharp.Kernels;
+using ResNetSharp.Kernels.Packed;
+using ResNetSharp.Kernels.Reference;
+
+namespace ResNetSharp.Tests.Kernels;
+
+/// <summary>Winograd F(4x4,3x3) against the direct reference: tile edges (sizes not a multiple of 4), bias, residual, ReLU.</summary>
+public unsafe class WinogradTests
+{
+    [Theory]
+    [InlineData(1, 16, 4, 4, 16)]
+    [InlineData(1, 16, 1, 1, 32)]     // one pixel: a single tile, mostly padding
+    [InlineData(2, 32, 5, 7, 16)]     // partial tiles on both axes
+    [InlineData(1, 64, 14, 14, 64)]
+    [InlineData(3, 16, 9, 3, 48)]
+    [InlineData(1, 128, 7, 7, 80)]    // OC not a multiple of the 64-wide panel
+    public void MatchesDirectConvolution(int batch, int ic, int h, int w, int oc)
+    {
+        var g = new ConvGeometry(ic, h, w, oc, 3, 3, 1, 1);
+        Assert.True(Winograd.Supports(g));
+        var rng = new Random(ic + oc + h);
+        float[] R(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var x = R(batch * g.InImage); var wt = R(g.WeightSize); var bias = R(oc); var scale = R(oc); var residual = R(batch * g.OutImage);
+
+        var wScaled = new float[wt.Length];
+        for (int o = 0; o < oc; o++) for (int i = 0; i < g.PatchSize; i++) wScaled[o * g.PatchSize + i] = wt[o * g.PatchSize + i] * scale[o];
+        var yRef = new float[batch * g.OutImage];
+        Conv2dReference.Forward<float>(g, batch, x, wScaled, bias, yRef);
+        for (int i = 0; i < yRef.Length; i++) yRef[i] = Math.Max(0, yRef[i] + residual[i]);
+
+        var xNhwc = new float[x.Length]; NhwcConv.ToNhwc(x, xNhwc, batch, ic, h, w);
+        var rNhwc = new float[residual.Length]; NhwcConv.ToNhwc(residual, rNhwc, batch, oc, h, w);
+        int tiles = Winograd.TileCount(g, batch);
+        var u = Winograd.TransformWeights(wt, oc, ic, scale);
+        var v = new float[Winograd.Points * tiles * ic]; var m = new float[Winograd.Points * tiles * oc];
+        var rows = Enumerable.Range(0, tiles).Select(t => t * ic).ToArray();
+        var yNhwc = new float[yRef.Length];
+        fixed (float* xp = xNhwc) fixed (float* yp = yNhwc) fixed (float* rp = rNhwc) fixed (float* bp = bias) fixed (float* vp = v) fixed (float* mp = m)
+            Winograd.Forward(g, batch, u, bp, rows, xp, yp, rp, relu: true, vp, mp);
+        var y = new float[yNhwc.Length]; NhwcConv.ToNchw(yNhwc, y, batch, oc, h, w);
+
+        // F(4x4,3x3) rounds more than a direct sum (its transforms scale values by up to 8·5): hold it to 1e-4 of the
+        // output's scale per convolution, which keeps whole networks within the 1e-3 the speed issue allows.
+        double scaleOut = yRef.Max(Math.Abs);
+        for (int i = 0; i < y.Length; i++)
+            Assert.True(Math.Abs(yRef[i] - y[i]) <= 1e-4 * scaleOut, $"y[{i}]: expected {yRef[i]}, got {y[i]}");
+    }
+
+    [Fact]
+    public void OnlyStride1Padding1ThreeByThreeWithVectorChannels()
+    {
+        Assert.False(Winograd.Supports(new ConvGeometry(16, 8, 8, 16, 3, 3, 2, 1)));
+        Assert.False(Winograd.Supports(new ConvGeometry(3, 8, 8, 16, 3, 3, 1, 1)));
+        Assert.False(Winograd.Supports(new ConvGeometry(16, 8, 8, 16, 1, 1, 1, 0)));
+    }
+}
