@@ -75,7 +75,7 @@ internal sealed class OursInference : IRunner
     public static ResNet<float> Load(string arch, string safetensorsPath)
     {
         var model = ResNets.Create(arch, new ResNetOptions { NumClasses = 1000 });
-        StateDict.Load(model, SafeTensors.Read(safetensorsPath).Tensors);
+        StateDict.Load(model, safetensorsPath);  // streamed into the parameters, as a deployment would load it
         model.Eval();
         return model;
     }

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 
@@ -13,6 +14,7 @@ public sealed record SafeTensor(string DType, int[] Shape, byte[] Data)
     {
         return DType switch
         {
+            "F32" when BitConverter.IsLittleEndian => MemoryMarshal.Cast<byte, float>(Data).ToArray(),
             "F32" => Enumerable.Range(0, (int)ElementCount).Select(i => BinaryPrimitives.ReadSingleLittleEndian(Data.AsSpan(i * 4))).ToArray(),
             "F64" => Enumerable.Range(0, (int)ElementCount).Select(i => (float)BinaryPrimitives.ReadDoubleLittleEndian(Data.AsSpan(i * 8))).ToArray(),
             _ => throw new InvalidDataException($"tensor of dtype {DType} cannot be read as float32"),
@@ -70,7 +72,28 @@ public static class SafeTensors
         return Read(stream, path);
     }
 
+    /// <summary>Where one tensor's bytes are: [Begin, End) relative to <see cref="Header.DataStart"/>.</summary>
+    public sealed record Entry(string Name, string DType, int[] Shape, long Begin, long End);
+
+    /// <summary>The parsed, validated header: every entry lies inside the file.</summary>
+    public sealed record Header(IReadOnlyList<Entry> Entries, IReadOnlyDictionary<string, string> Metadata, long DataStart);
+
     public static Contents Read(Stream stream, string sourceName)
+    {
+        var header = ReadHeader(stream, sourceName);
+        var tensors = new Dictionary<string, SafeTensor>();
+        foreach (var e in header.Entries.OrderBy(e => e.Begin))
+        {
+            var data = new byte[e.End - e.Begin];
+            stream.Position = header.DataStart + e.Begin;
+            stream.ReadExactly(data);
+            tensors[e.Name] = new SafeTensor(e.DType, e.Shape, data);
+        }
+        return new Contents(tensors, header.Metadata);
+    }
+
+    /// <summary>Reads and checks the header only, so that callers can stream each tensor into its destination.</summary>
+    public static Header ReadHeader(Stream stream, string sourceName)
     {
         long fileLength = stream.Length;
         Span<byte> lenBytes = stackalloc byte[8];
@@ -91,7 +114,7 @@ public static class SafeTensors
             throw new InvalidDataException($"{sourceName}: the header at offset 8 is not a JSON object");
 
         var metadata = new Dictionary<string, string>();
-        var entries = new List<(string Name, string DType, int[] Shape, long Begin, long End)>();
+        var entries = new List<Entry>();
         foreach (var prop in doc.RootElement.EnumerateObject())
         {
             if (prop.Name == "__metadata__")
@@ -99,18 +122,10 @@ public static class SafeTensors
                 foreach (var m in prop.Value.EnumerateObject()) metadata[m.Name] = m.Value.ToString();
                 continue;
             }
-            entries.Add(ParseEntry(sourceName, prop, dataLength));
+            var (name, dtype, shape, begin, end) = ParseEntry(sourceName, prop, dataLength);
+            entries.Add(new Entry(name, dtype, shape, begin, end));
         }
-
-        var tensors = new Dictionary<string, SafeTensor>();
-        foreach (var e in entries.OrderBy(e => e.Begin))
-        {
-            var data = new byte[e.End - e.Begin];
-            stream.Position = dataStart + e.Begin;
-            stream.ReadExactly(data);
-            tensors[e.Name] = new SafeTensor(e.DType, e.Shape, data);
-        }
-        return new Contents(tensors, metadata);
+        return new Header(entries, metadata, dataStart);
     }
 
     private static (string, string, int[], long, long) ParseEntry(string source, JsonProperty prop, long dataLength)

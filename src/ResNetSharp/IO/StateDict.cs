@@ -30,15 +30,8 @@ public static class StateDict
     {
         var targets = model.NamedParameters().Select(p => (p.Name, Value: p.Parameter.Value))
             .Concat(model.NamedBuffers()).ToList();
-        var missing = targets.Where(t => !state.ContainsKey(t.Name)).Select(t => t.Name).ToList();
-        var known = targets.Select(t => t.Name).ToHashSet();
         var norms = model.Modules().OfType<BatchNorm2d<T>>().ToDictionary(b => $"{b.Name}.num_batches_tracked");
-        var unexpected = state.Keys.Where(k => !known.Contains(k) && !norms.ContainsKey(k)).ToList();
-        if (missing.Count > 0 || (strict && unexpected.Count > 0))
-            throw new InvalidDataException(
-                (missing.Count > 0 ? $"missing {missing.Count} entries ({string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", ..." : "")})" : "") +
-                (missing.Count > 0 && strict && unexpected.Count > 0 ? "; " : "") +
-                (strict && unexpected.Count > 0 ? $"unexpected {unexpected.Count} entries ({string.Join(", ", unexpected.Take(5))}{(unexpected.Count > 5 ? ", ..." : "")})" : ""));
+        CheckNames(targets.Select(t => t.Name).ToHashSet(), state.Keys, norms.Keys, strict);
         foreach (var (name, value) in targets)
         {
             var t = state[name];
@@ -51,6 +44,59 @@ public static class StateDict
         foreach (var (key, bn) in norms)
             if (state.TryGetValue(key, out var t) && t.ElementCount == 1) bn.NumBatchesTracked = t.ToInt64()[0];
         model.StateChanged();
+    }
+
+    /// <summary>
+    /// Loads a safetensors file straight into the model: each tensor's bytes are read into the parameter's own memory
+    /// (float32 files into float models), so the whole file is never held in memory besides the model.
+    /// </summary>
+    public static void Load<T>(Module<T> model, string path, bool strict = true) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        using var stream = File.OpenRead(path);
+        var header = SafeTensors.ReadHeader(stream, path);
+        var byName = header.Entries.ToDictionary(e => e.Name);
+        var targets = model.NamedParameters().Select(p => (p.Name, Value: p.Parameter.Value)).Concat(model.NamedBuffers()).ToList();
+        var norms = model.Modules().OfType<BatchNorm2d<T>>().ToDictionary(b => $"{b.Name}.num_batches_tracked");
+        CheckNames(targets.Select(t => t.Name).ToHashSet(), byName.Keys, norms.Keys, strict);
+        foreach (var (name, value) in targets)
+        {
+            var e = byName[name];
+            if (!e.Shape.AsSpan().SequenceEqual(value.Shape))
+                throw new InvalidDataException($"{name}: shape {Tensor<T>.ShapeString(e.Shape)} in {path}, the model has {Tensor<T>.ShapeString(value.Shape)}");
+            stream.Position = header.DataStart + e.Begin;
+            if (typeof(T) == typeof(float) && e.DType == "F32" && BitConverter.IsLittleEndian)
+                stream.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(value.Span));
+            else
+            {
+                var data = new byte[e.End - e.Begin];
+                stream.ReadExactly(data);
+                var values = new SafeTensor(e.DType, e.Shape, data).ToFloat32();
+                var dst = value.Span;
+                for (int i = 0; i < values.Length; i++) dst[i] = T.CreateTruncating(values[i]);
+            }
+        }
+        Span<byte> b = stackalloc byte[8];
+        foreach (var (key, bn) in norms)
+            if (byName.TryGetValue(key, out var e) && e.DType == "I64" && e.End - e.Begin == 8)
+            {
+                stream.Position = header.DataStart + e.Begin;
+                stream.ReadExactly(b);
+                bn.NumBatchesTracked = System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(b);
+            }
+        model.StateChanged();
+    }
+
+    private static void CheckNames(HashSet<string> known, IEnumerable<string> present, IEnumerable<string> optional, bool strict)
+    {
+        var presentSet = present.ToHashSet();
+        var optionalSet = optional.ToHashSet();
+        var missing = known.Where(n => !presentSet.Contains(n)).ToList();
+        var unexpected = presentSet.Where(k => !known.Contains(k) && !optionalSet.Contains(k)).ToList();
+        if (missing.Count > 0 || (strict && unexpected.Count > 0))
+            throw new InvalidDataException(
+                (missing.Count > 0 ? $"missing {missing.Count} entries ({string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", ..." : "")})" : "") +
+                (missing.Count > 0 && strict && unexpected.Count > 0 ? "; " : "") +
+                (strict && unexpected.Count > 0 ? $"unexpected {unexpected.Count} entries ({string.Join(", ", unexpected.Take(5))}{(unexpected.Count > 5 ? ", ..." : "")})" : ""));
     }
 
     private static SafeTensor ToSafeTensor<T>(Tensor<T> t) where T : unmanaged, IFloatingPointIeee754<T>

@@ -25,6 +25,16 @@ public class StateDictTests
             b.Eval();
             Assert.Equal(expected.Span.ToArray(), b.Forward(x).Span.ToArray());
             Assert.Equal(1, b.Modules().OfType<ResNetSharp.NN.BatchNorm2d<float>>().First().NumBatchesTracked);
+
+            // Streamed straight from the file into the parameters: the same model, float and double.
+            var c = ResNets.Create("resnet20", new ResNetOptions { Seed = 3 });
+            StateDict.Load(c, path);
+            c.Eval();
+            Assert.Equal(expected.Span.ToArray(), c.Forward(x).Span.ToArray());
+            Assert.Equal(1, c.Modules().OfType<ResNetSharp.NN.BatchNorm2d<float>>().Last().NumBatchesTracked);
+            var d = ResNets.Create<double>("resnet20");
+            StateDict.Load(d, path);
+            Assert.Equal((double)a.Fc.Weight.Value.Span[7], d.Fc.Weight.Value.Span[7]);
         }
         finally { File.Delete(path); }
     }
@@ -45,5 +55,15 @@ public class StateDictTests
 
         var wrong = new Dictionary<string, SafeTensor>(state) { ["fc.weight"] = SafeTensor.FromFloat32(new float[640], 64, 10) };
         Assert.Contains("fc.weight: shape (64, 10) in the file, the model has (10, 64)", Assert.Throws<InvalidDataException>(() => StateDict.Load(model, wrong)).Message);
+
+        string path = Path.Combine(Path.GetTempPath(), $"sd-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            SafeTensors.Write(path, missing);
+            Assert.Contains("missing 1 entries (layer2.1.conv1.weight)", Assert.Throws<InvalidDataException>(() => StateDict.Load(model, path)).Message);
+            SafeTensors.Write(path, wrong);
+            Assert.Contains($"fc.weight: shape (64, 10) in {path}, the model has (10, 64)", Assert.Throws<InvalidDataException>(() => StateDict.Load(model, path)).Message);
+        }
+        finally { File.Delete(path); }
     }
 }
