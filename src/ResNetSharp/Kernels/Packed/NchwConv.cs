@@ -64,13 +64,13 @@ public static unsafe class NchwConv
             float* dwPart = (float*)parts[group];
             new Span<float>(dwPart, oc * k).Clear();
             var a = Scratch(ref _scratchA, Math.Max(kPanels * p * nr, pPanels * oc * nr));
-            var b = Scratch(ref _scratchB, dxp == 0 || geometry.IsPointwise ? 1 : k * p);
+            var b = Scratch(ref _scratchB, k * p);  // the im2col rows, then dcol
             for (int n = group * batch / groups; n < (group + 1) * batch / groups; n++)
             {
                 float* xn = (float*)xp + (long)n * geometry.InImage;
                 float* dyn = (float*)dyp + (long)n * geometry.OutImage;
                 // dW (OC,K) += dy_n (OC,P) · col_nᵀ (P,K): the packed side is colᵀ in panels of NR rows of col.
-                PackIm2ColTransposed(geometry, xn, a.Pointer);
+                PackIm2ColTransposed(geometry, xn, a.Pointer, b.Pointer);
                 PackedGemm.Run(new PanelMatrix(a.Pointer, null, k, 1, p), dyn, dyRows, oc, dwPart, k, null, 0, relu: false, accumulate: true);
                 if (dxp == 0) continue;
                 // dcol (K,P) = Wᵀ (K,OC) · dy_n (OC,P): the packed side is dy_n in panels of NR pixels.
@@ -119,20 +119,35 @@ public static unsafe class NchwConv
         }
     }
 
-    /// <summary>dst[panel][pixel][lane] = col[panel·NR + lane, pixel]: colᵀ in panels of NR patch rows (0 past K).</summary>
-    internal static void PackIm2ColTransposed(in ConvGeometry g, float* x, float* dst)
+    /// <summary>
+    /// dst[panel][pixel][lane] = col[panel·NR + lane, pixel]: colᵀ in panels of NR patch rows (0 past K). The im2col
+    /// rows are gathered contiguously into <paramref name="col"/> (K·P scratch) first, then transposed in 16-pixel
+    /// blocks whose destination (16·NR floats) stays in L1; writing the panel directly scatters one float per line.
+    /// </summary>
+    internal static void PackIm2ColTransposed(in ConvGeometry g, float* x, float* dst, float* col)
     {
         int nr = PackedGemm.NR, p = g.OutPlane, k = g.PatchSize, khw = g.KernelH * g.KernelW;
+        for (int kk = 0; kk < k; kk++)
+        {
+            int ic = kk / khw, rem = kk - ic * khw, kh = rem / g.KernelW, kw = rem - kh * g.KernelW;
+            GatherRow(g, x + (long)ic * g.InPlane, kh, kw, 0, p, col + (long)kk * p, 1);
+        }
         int panels = (k + nr - 1) / nr;
+        const int Block = 16;
         for (int panel = 0; panel < panels; panel++)
         {
             float* d = dst + (long)panel * p * nr;
             int k0 = panel * nr, count = Math.Min(nr, k - k0);
-            for (int lane = 0; lane < nr; lane++)
+            for (int p0 = 0; p0 < p; p0 += Block)
             {
-                if (lane >= count) { for (int pix = 0; pix < p; pix++) d[(long)pix * nr + lane] = 0f; continue; }
-                int kk = k0 + lane, ic = kk / khw, rem = kk - ic * khw, kh = rem / g.KernelW, kw = rem - kh * g.KernelW;
-                GatherRow(g, x + (long)ic * g.InPlane, kh, kw, 0, p, d + lane, nr);
+                int pn = Math.Min(Block, p - p0);
+                for (int lane = 0; lane < count; lane++)
+                {
+                    float* src = col + (long)(k0 + lane) * p + p0;
+                    for (int q = 0; q < pn; q++) d[(long)(p0 + q) * nr + lane] = src[q];
+                }
+                for (int lane = count; lane < nr; lane++)
+                    for (int q = 0; q < pn; q++) d[(long)(p0 + q) * nr + lane] = 0f;
             }
         }
     }
