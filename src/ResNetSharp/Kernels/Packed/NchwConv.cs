@@ -18,6 +18,19 @@ public static unsafe class NchwConv
     public static void Forward(in ConvGeometry g, int batch, float* x, float* w, float* bias, float* y)
     {
         var geometry = g;
+        if (g.Stride == 1)
+        {
+            int[] wRows = RowOffsets(g.OutChannels, g.PatchSize);
+            nint xs = (nint)x, ws = (nint)w, ys = (nint)y, bs = (nint)bias;
+            WorkerPool.For(batch, n =>
+            {
+                float* yn = (float*)ys + (long)n * geometry.OutImage;
+                ShiftedViewConv(geometry.InChannels, geometry.Height, geometry.Width, (float*)xs + (long)n * geometry.InImage,
+                    (float*)ws, wRows, geometry.OutChannels, geometry.KernelH, geometry.Padding, yn);
+                AddBias(yn, (float*)bs, geometry.OutChannels, geometry.OutPlane);
+            });
+            return;
+        }
         int k = g.PatchSize, p = g.OutPlane, nr = PackedGemm.NR;
         int panels = (p + nr - 1) / nr;
         int[] rows = RowOffsets(g.OutChannels, k);
@@ -28,14 +41,66 @@ public static unsafe class NchwConv
             PackIm2Col(geometry, (float*)xp + (long)n * geometry.InImage, packed.Pointer);
             float* yn = (float*)yp + (long)n * geometry.OutImage;
             PackedGemm.Run(new PanelMatrix(packed.Pointer, null, p, 1, k), (float*)wp, rows, geometry.OutChannels, yn, p, null, 0, relu: false, accumulate: false);
-            if (bp != 0)
-                for (int oc = 0; oc < geometry.OutChannels; oc++)
-                {
-                    float b = ((float*)bp)[oc];
-                    var row = new Span<float>(yn + (long)oc * p, p);
-                    for (int i = 0; i < row.Length; i++) row[i] += b;
-                }
+            AddBias(yn, (float*)bp, geometry.OutChannels, p);
         });
+    }
+
+    private static void AddBias(float* y, float* bias, int channels, int plane)
+    {
+        if (bias == null) return;
+        for (int c = 0; c < channels; c++)
+        {
+            float b = bias[c];
+            var row = new Span<float>(y + (long)c * plane, plane);
+            for (int i = 0; i < row.Length; i++) row[i] += b;
+        }
+    }
+
+    [ThreadStatic] private static AlignedBuffer? _padded, _wide;
+    private static readonly Dictionary<(int, int, int, int, int), int[]> ShiftTables = [];
+
+    /// <summary>
+    /// A stride-1 convolution of one image without im2col: the input is copied once into a zero-padded plane of width
+    /// Wp = W + 2·pad, and row (c, kh, kw) of the implicit im2col matrix is then the contiguous view starting at
+    /// c·Hp·Wp + kh·Wp + kw. The product runs over OH·Wp "wide" pixels (the last Wp − OW of each row are junk) and
+    /// the valid columns are copied out. w is (OUT, C·k·k) row-major; out is (OUT, OH, OW).
+    /// </summary>
+    private static void ShiftedViewConv(int channels, int h, int w, float* input, float* weights, int[] weightRows, int outChannels, int k, int pad, float* output)
+    {
+        int hp = h + 2 * pad, wp = w + 2 * pad, oh = hp - k + 1, ow = wp - k + 1, nr = PackedGemm.NR;
+        int wideColumns = oh * wp;
+        var padded = Scratch(ref _padded, channels * hp * wp + wp * (k - 1) + k + nr);
+        var pp = padded.Pointer;
+        new Span<float>(pp, padded.Length).Clear();
+        for (int c = 0; c < channels; c++)
+            for (int y = 0; y < h; y++)
+                Buffer.MemoryCopy(input + ((long)c * h + y) * w, pp + ((long)c * hp + y + pad) * wp + pad, w * sizeof(float), w * sizeof(float));
+        int[] rows = ShiftTable(channels, hp, wp, k);
+        bool direct = wp == ow;  // no junk columns (1x1 without padding): write the output in place
+        float* wide = direct ? output : Scratch(ref _wide, outChannels * wideColumns).Pointer;
+        fixed (int* ro = rows)
+            PackedGemm.Run(new PanelMatrix(pp, null, wideColumns, 1, channels * k * k, ro), weights, weightRows, outChannels, wide, wideColumns, null, 0, relu: false, accumulate: false);
+        if (direct) return;
+        for (int c = 0; c < outChannels; c++)
+            for (int y = 0; y < oh; y++)
+                Buffer.MemoryCopy(wide + ((long)c * oh + y) * wp, output + ((long)c * oh + y) * ow, ow * sizeof(float), ow * sizeof(float));
+    }
+
+    // offsets[(c, kh, kw)] = c·Hp·Wp + kh·Wp + kw, cached per shape.
+    private static int[] ShiftTable(int channels, int hp, int wp, int k)
+    {
+        lock (ShiftTables)
+        {
+            if (!ShiftTables.TryGetValue((channels, hp, wp, k, 0), out var t))
+            {
+                t = new int[channels * k * k];
+                for (int c = 0; c < channels; c++)
+                    for (int kh = 0; kh < k; kh++)
+                        for (int kw = 0; kw < k; kw++) t[(c * k + kh) * k + kw] = c * hp * wp + kh * wp + kw;
+                ShiftTables[(channels, hp, wp, k, 0)] = t;
+            }
+            return t;
+        }
     }
 
     /// <summary>dx overwritten (skipped when null); dw and dbias accumulated (dbias may be null).</summary>
@@ -47,7 +112,20 @@ public static unsafe class NchwConv
         EnsureWeightGradParts(groups, oc * k);
         var parts = _weightGradParts!.Select(b => (nint)b.Pointer).ToArray();
         float* wT = null;
-        if (dx != null)
+        bool shifted = g.Stride == 1 && g.KernelH == g.KernelW && g.Padding <= g.KernelH - 1;
+        if (dx != null && shifted)
+        {
+            // dx = correlation of dy (padded by k − 1 − pad) with the weights rotated by 180° and transposed:
+            // w'[ic, (oc, kh, kw)] = w[oc, ic, k − 1 − kh, k − 1 − kw].
+            int kk = g.KernelH, taps = kk * kk, ic = g.InChannels;
+            var t = _transposedWeights = _transposedWeights is { } b0 && b0.Length >= oc * k ? b0 : new AlignedBuffer(oc * k);
+            for (int o = 0; o < oc; o++)
+                for (int i = 0; i < ic; i++)
+                    for (int tap = 0; tap < taps; tap++)
+                        t.Pointer[(long)i * oc * taps + o * taps + tap] = w[((long)o * ic + i) * taps + (taps - 1 - tap)];
+            wT = t.Pointer;
+        }
+        else if (dx != null)
         {
             // Wᵀ (K,OC), the left operand of dcol = Wᵀ·dy: rows read with broadcasts must be contiguous.
             var t = _transposedWeights = _transposedWeights is { } b && b.Length >= oc * k ? b : new AlignedBuffer(oc * k);
@@ -55,30 +133,47 @@ public static unsafe class NchwConv
                 for (int i = 0; i < k; i++) t.Pointer[(long)i * oc + o] = w[(long)o * k + i];
             wT = t.Pointer;
         }
-        int[] dyRows = RowOffsets(oc, p);
         int[] wTRows = RowOffsets(k, oc);
+        int[] flippedRows = RowOffsets(g.InChannels, oc * g.KernelH * g.KernelW);
         nint xp = (nint)x, dyp = (nint)dy, dxp = (nint)dx, wTp = (nint)wT;
         int kPanels = (k + nr - 1) / nr, pPanels = (p + nr - 1) / nr;
+        // dW (OC,K) += Σn dy_n (OC,P) · col_nᵀ (P,K) for several images in one product: the images are the "taps" of
+        // the reduction (row r of image t is at dy + t·OC·P + r·P), and their colᵀ panels are stacked along it. With
+        // small planes (7x7: P = 49) one image alone gives the micro-kernel too short a reduction.
+        int subBatch = Math.Max(1, Math.Min(batch, StackedPanelFloats / Math.Max(1, p * kPanels * nr)));
         WorkerPool.For(groups, group =>
         {
             float* dwPart = (float*)parts[group];
             new Span<float>(dwPart, oc * k).Clear();
-            var a = Scratch(ref _scratchA, Math.Max(kPanels * p * nr, pPanels * oc * nr));
+            int start = group * batch / groups, end = (group + 1) * batch / groups;
+            int sub = Math.Min(subBatch, Math.Max(1, end - start));
+            var a = Scratch(ref _scratchA, Math.Max(kPanels * sub * p * nr, pPanels * oc * nr));
             var b = Scratch(ref _scratchB, k * p);  // the im2col rows, then dcol
-            for (int n = group * batch / groups; n < (group + 1) * batch / groups; n++)
+            for (int n0 = start; n0 < end; n0 += sub)
             {
-                float* xn = (float*)xp + (long)n * geometry.InImage;
-                float* dyn = (float*)dyp + (long)n * geometry.OutImage;
-                // dW (OC,K) += dy_n (OC,P) · col_nᵀ (P,K): the packed side is colᵀ in panels of NR rows of col.
-                PackIm2ColTransposed(geometry, xn, a.Pointer, b.Pointer);
-                PackedGemm.Run(new PanelMatrix(a.Pointer, null, k, 1, p), dyn, dyRows, oc, dwPart, k, null, 0, relu: false, accumulate: true);
+                int count = Math.Min(sub, end - n0);
+                for (int i = 0; i < count; i++)
+                    PackIm2ColTransposed(geometry, (float*)xp + (long)(n0 + i) * geometry.InImage, a.Pointer + (long)i * p * nr, b.Pointer, (long)count * p * nr);
+                int[] imageRows = ImageRowOffsets(oc, p, count);
+                PackedGemm.Run(new PanelMatrix(a.Pointer, null, k, count, p), (float*)dyp + (long)n0 * geometry.OutImage, imageRows, oc, dwPart, k,
+                    null, 0, relu: false, accumulate: true);
                 if (dxp == 0) continue;
-                // dcol (K,P) = Wᵀ (K,OC) · dy_n (OC,P): the packed side is dy_n in panels of NR pixels.
-                PackColumns(dyn, oc, p, a.Pointer);
-                float* dxn = (float*)dxp + (long)n * geometry.InImage;
-                float* dcol = geometry.IsPointwise ? dxn : b.Pointer;
-                PackedGemm.Run(new PanelMatrix(a.Pointer, null, p, 1, oc), (float*)wTp, wTRows, k, dcol, p, null, 0, relu: false, accumulate: false);
-                if (!geometry.IsPointwise) Conv2dKernel.Col2Im<float>(geometry, new ReadOnlySpan<float>(dcol, k * p), new Span<float>(dxn, geometry.InImage));
+                for (int n = n0; n < n0 + count; n++)
+                {
+                    float* dyn = (float*)dyp + (long)n * geometry.OutImage;
+                    if (shifted)
+                    {
+                        ShiftedViewConv(oc, geometry.OutHeight, geometry.OutWidth, dyn, (float*)wTp, flippedRows, geometry.InChannels,
+                            geometry.KernelH, geometry.KernelH - 1 - geometry.Padding, (float*)dxp + (long)n * geometry.InImage);
+                        continue;
+                    }
+                    // dcol (K,P) = Wᵀ (K,OC) · dy_n (OC,P): the packed side is dy_n in panels of NR pixels.
+                    PackColumns(dyn, oc, p, a.Pointer);
+                    float* dxn = (float*)dxp + (long)n * geometry.InImage;
+                    float* dcol = geometry.IsPointwise ? dxn : b.Pointer;
+                    PackedGemm.Run(new PanelMatrix(a.Pointer, null, p, 1, oc), (float*)wTp, wTRows, k, dcol, p, null, 0, relu: false, accumulate: false);
+                    if (!geometry.IsPointwise) Conv2dKernel.Col2Im<float>(geometry, new ReadOnlySpan<float>(dcol, k * p), new Span<float>(dxn, geometry.InImage));
+                }
             }
         });
         for (int gi = 0; gi < groups; gi++)
@@ -124,7 +219,7 @@ public static unsafe class NchwConv
     /// rows are gathered contiguously into <paramref name="col"/> (K·P scratch) first, then transposed in 16-pixel
     /// blocks whose destination (16·NR floats) stays in L1; writing the panel directly scatters one float per line.
     /// </summary>
-    internal static void PackIm2ColTransposed(in ConvGeometry g, float* x, float* dst, float* col)
+    internal static void PackIm2ColTransposed(in ConvGeometry g, float* x, float* dst, float* col, long panelStride)
     {
         int nr = PackedGemm.NR, p = g.OutPlane, k = g.PatchSize, khw = g.KernelH * g.KernelW;
         for (int kk = 0; kk < k; kk++)
@@ -136,7 +231,7 @@ public static unsafe class NchwConv
         const int Block = 16;
         for (int panel = 0; panel < panels; panel++)
         {
-            float* d = dst + (long)panel * p * nr;
+            float* d = dst + panel * panelStride;
             int k0 = panel * nr, count = Math.Min(nr, k - k0);
             for (int p0 = 0; p0 < p; p0 += Block)
             {
@@ -211,6 +306,24 @@ public static unsafe class NchwConv
         for (int i = 0; i < grown.Length; i++)
             grown[i] = i < parts.Length && parts[i].Length >= length ? parts[i] : new AlignedBuffer(length);
         _weightGradParts = grown;
+    }
+
+    private const int StackedPanelFloats = 1 << 18;  // 1 MB of stacked colᵀ panels per dW product: stays in L2
+
+    // offsets[r·images + t] = t·rows·plane + r·plane: row r of image t of a batch of (rows, plane) matrices.
+    private static int[] ImageRowOffsets(int rows, int plane, int images)
+    {
+        lock (ShiftTables)
+        {
+            if (!ShiftTables.TryGetValue((rows, plane, images, 0, 1), out var t))
+            {
+                t = new int[rows * images];
+                for (int r = 0; r < rows; r++)
+                    for (int i = 0; i < images; i++) t[r * images + i] = i * rows * plane + r * plane;
+                ShiftTables[(rows, plane, images, 0, 1)] = t;
+            }
+            return t;
+        }
     }
 
     // offsets[r] = r·stride: the rows of a dense row-major left operand. Cached per (rows, stride).

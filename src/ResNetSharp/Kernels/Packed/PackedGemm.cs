@@ -128,7 +128,7 @@ public static unsafe class PackedGemm
         int nr = w.NR, ic = w.InChannels, taps = w.Taps;
         int cols = Math.Min(nr, w.OutChannels - panel * nr);
         int chunkTaps = Math.Max(1, KChunk / Math.Max(1, ic));
-        float* wPanel = w.Data + (long)panel * w.PanelSize;
+        float* wPanel = w.RowOffsets == null ? w.Data + (long)panel * w.PanelSize : w.Data + (long)panel * nr;
         float* bias = w.Bias == null ? null : w.Bias + panel * nr;
         float* stage = stackalloc float[2 * MR * 64 + 16];
         float* stageC = (float*)(((nint)stage + 63) & ~(nint)63);
@@ -145,7 +145,7 @@ public static unsafe class PackedGemm
                 var args = new TileArgs
                 {
                     X = x, Zeros = zeros, Offsets = offsets + (long)r * taps, Taps = taps, T0 = t0, T1 = t1, InChannels = ic,
-                    W = wPanel, Bias = bias, C = cTile, Ldc = ldc, Residual = rTile, Ldr = ldr,
+                    W = wPanel, BOffsets = w.RowOffsets, Bias = bias, C = cTile, Ldc = ldc, Residual = rTile, Ldr = ldr,
                     Rows = rowsHere, First = first, Last = last, Relu = relu,
                 };
                 bool partial = rowsHere < MR || cols < nr;
@@ -162,9 +162,18 @@ public static unsafe class PackedGemm
                     args.C = stageC; args.Ldc = nr;
                     args.Residual = rTile == null ? null : stageR; args.Ldr = nr;
                 }
-                if (nr == 64) Tile6x4<Ops512, Vector512<float>>(ref args);
-                else if (nr == 16) Tile6x2<Ops256, Vector256<float>>(ref args);
-                else Tile6x2<Ops128, Vector128<float>>(ref args);
+                if (w.RowOffsets == null)
+                {
+                    if (nr == 64) Tile6x4<Ops512, Vector512<float>, PackedRows>(ref args);
+                    else if (nr == 16) Tile6x2<Ops256, Vector256<float>, PackedRows>(ref args);
+                    else Tile6x2<Ops128, Vector128<float>, PackedRows>(ref args);
+                }
+                else
+                {
+                    if (nr == 64) Tile6x4<Ops512, Vector512<float>, OffsetRows>(ref args);
+                    else if (nr == 16) Tile6x2<Ops256, Vector256<float>, OffsetRows>(ref args);
+                    else Tile6x2<Ops128, Vector128<float>, OffsetRows>(ref args);
+                }
                 if (partial)
                     for (int i = 0; i < rowsHere; i++)
                         for (int j = 0; j < cols; j++) cTile[(long)i * ldc + j] = stageC[i * nr + j];
@@ -172,10 +181,27 @@ public static unsafe class PackedGemm
         }
     }
 
+    /// <summary>Where row k of the right-hand side starts: packed panels, or an offset table into unpacked data.</summary>
+    internal interface IRowsOfB { static abstract float* Row(ref TileArgs a, int k, int nr); }
+
+    internal readonly struct PackedRows : IRowsOfB
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float* Row(ref TileArgs a, int k, int nr) => a.W + (long)k * nr;
+    }
+
+    internal readonly struct OffsetRows : IRowsOfB
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float* Row(ref TileArgs a, int k, int nr) => a.W + a.BOffsets[k];
+    }
+
     internal struct TileArgs
     {
         public float* X, Zeros, W, Bias, C, Residual;
         public int* Offsets;
+        /// <summary>Null for packed panels (row k at W + k·NR); else row k of B starts at W + BOffsets[k] (unpacked B).</summary>
+        public int* BOffsets;
         public int Taps, T0, T1, InChannels, Ldc, Ldr, Rows;
         public bool First, Last, Relu;
     }
@@ -189,7 +215,7 @@ public static unsafe class PackedGemm
 
     /// <summary>6 rows × 4 vectors: acc{row}{vector}. Per input channel: 4 weight loads, 6 broadcasts, 24 FMAs.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile6x4<TOps, TV>(ref TileArgs a) where TOps : IVectorOps<TV> where TV : unmanaged
+    private static void Tile6x4<TOps, TV, TB>(ref TileArgs a) where TOps : IVectorOps<TV> where TV : unmanaged where TB : IRowsOfB
     {
         int L = TOps.Lanes, nr = 4 * L;
         TV c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33, c40, c41, c42, c43, c50, c51, c52, c53;
@@ -212,9 +238,9 @@ public static unsafe class PackedGemm
         for (int t = a.T0; t < a.T1; t++)
         {
             float* a0 = Row(ref a, 0, t), a1 = Row(ref a, 1, t), a2 = Row(ref a, 2, t), a3 = Row(ref a, 3, t), a4 = Row(ref a, 4, t), a5 = Row(ref a, 5, t);
-            float* wp = a.W + (long)t * ic * nr;
-            for (int k = 0; k < ic; k++, wp += nr)
+            for (int k = 0; k < ic; k++)
             {
+                float* wp = TB.Row(ref a, t * ic + k, nr);
                 TV b0 = TOps.Load(wp), b1 = TOps.Load(wp + L), b2 = TOps.Load(wp + 2 * L), b3 = TOps.Load(wp + 3 * L);
                 TV v = TOps.Broadcast(a0[k]);
                 c00 = TOps.MultiplyAdd(v, b0, c00); c01 = TOps.MultiplyAdd(v, b1, c01); c02 = TOps.MultiplyAdd(v, b2, c02); c03 = TOps.MultiplyAdd(v, b3, c03);
@@ -241,7 +267,7 @@ public static unsafe class PackedGemm
 
     /// <summary>6 rows × 2 vectors, for 16-register ISAs: 12 accumulators, 2 weight loads and 6 broadcasts per channel.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile6x2<TOps, TV>(ref TileArgs a) where TOps : IVectorOps<TV> where TV : unmanaged
+    private static void Tile6x2<TOps, TV, TB>(ref TileArgs a) where TOps : IVectorOps<TV> where TV : unmanaged where TB : IRowsOfB
     {
         int L = TOps.Lanes, nr = 2 * L;
         TV c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
@@ -261,9 +287,9 @@ public static unsafe class PackedGemm
         for (int t = a.T0; t < a.T1; t++)
         {
             float* a0 = Row(ref a, 0, t), a1 = Row(ref a, 1, t), a2 = Row(ref a, 2, t), a3 = Row(ref a, 3, t), a4 = Row(ref a, 4, t), a5 = Row(ref a, 5, t);
-            float* wp = a.W + (long)t * ic * nr;
-            for (int k = 0; k < ic; k++, wp += nr)
+            for (int k = 0; k < ic; k++)
             {
+                float* wp = TB.Row(ref a, t * ic + k, nr);
                 TV b0 = TOps.Load(wp), b1 = TOps.Load(wp + L);
                 TV v = TOps.Broadcast(a0[k]); c00 = TOps.MultiplyAdd(v, b0, c00); c01 = TOps.MultiplyAdd(v, b1, c01);
                 v = TOps.Broadcast(a1[k]); c10 = TOps.MultiplyAdd(v, b0, c10); c11 = TOps.MultiplyAdd(v, b1, c11);
@@ -333,8 +359,14 @@ public static unsafe class PackedGemm
 /// A right-hand side packed in panels of NR columns, each [tap][input channel][NR], with a per-column bias of
 /// Panels·NR floats or null for none. Packed weights are one; the training convolutions pack im2col matrices into the same shape.
 /// </summary>
-internal readonly unsafe struct PanelMatrix(float* data, float* bias, int columns, int taps, int inChannels)
+internal readonly unsafe struct PanelMatrix(float* data, float* bias, int columns, int taps, int inChannels, int* rowOffsets = null)
 {
+    /// <summary>
+    /// Null for packed panels. Otherwise B is not packed: row k (of taps·IC) starts at Data + RowOffsets[k] and the
+    /// panel's columns follow contiguously, so a shifted view of a padded image serves as B without an im2col copy.
+    /// Every row must then be readable NR floats past its last column (the caller pads the buffer).
+    /// </summary>
+    public int* RowOffsets { get; } = rowOffsets;
     public float* Data { get; } = data;
     public float* Bias { get; } = bias;
     public int Columns { get; } = columns;
