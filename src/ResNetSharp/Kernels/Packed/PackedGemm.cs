@@ -85,18 +85,30 @@ public static unsafe class PackedGemm
     internal static void Run(PanelMatrix w, float* x, int[] offsets, int rows, float* c, int ldc, float* residual, int ldr, bool relu, bool accumulate)
     {
         if (offsets.Length < rows * w.Taps) throw new ArgumentException($"indirection table has {offsets.Length} entries, needs {rows * w.Taps}");
-        int rowBlocks = (rows + RowsPerTask - 1) / RowsPerTask;
+        int rowsPerTask = RowsPerTaskFor(rows, w.Panels);
+        int rowBlocks = (rows + rowsPerTask - 1) / rowsPerTask;
         int tasks = rowBlocks * w.Panels;
         nint xp = (nint)x, cp = (nint)c, rp = (nint)residual;
         float[] zeros = ZeroRow(w.InChannels);
         WorkerPool.For(tasks, task =>
         {
             int panel = task % w.Panels, block = task / w.Panels;
-            int r0 = block * RowsPerTask, r1 = Math.Min(rows, r0 + RowsPerTask);
+            int r0 = block * rowsPerTask, r1 = Math.Min(rows, r0 + rowsPerTask);
             fixed (int* off = offsets)
             fixed (float* z = zeros)
                 RunBlock(w, (float*)xp, z, off, r0, r1, panel, (float*)cp, ldc, (float*)rp, ldr, relu, accumulate);
         });
+    }
+
+    /// <summary>
+    /// Rows per task: normally 48 (a weight chunk streamed over 8 tiles). With few rows and enough panels to keep the
+    /// threads busy, one block takes all the rows, so each weight panel is read from memory once: resnet50's 7x7
+    /// layers at batch 1 (49 rows, 8 to 32 panels) otherwise read every weight twice, the second time for one row.
+    /// </summary>
+    private static int RowsPerTaskFor(int rows, int panels)
+    {
+        if (rows <= 4 * RowsPerTask && panels >= 2 * Engine.Threads) return Math.Max(RowsPerTask, (rows + MR - 1) / MR * MR);
+        return RowsPerTask;
     }
 
     /// <summary>
