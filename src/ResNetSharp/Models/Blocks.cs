@@ -71,9 +71,9 @@ public abstract class ResidualBlock<T> : Module<T> where T : unmanaged, IFloatin
     public override Tensor<T> Forward(Tensor<T> x)
     {
         var f = x;
-        foreach (var (_, m) in Branch) f = m.Forward(f);
+        foreach (var (_, m) in Branch) f = Timed(m, f, forward: true);
         if (Shortcut != ShortcutKind.None)
-            f = _add.Forward(f, Downsample is null ? x : Downsample.Forward(x), Label);
+            f = _add.Forward(f, Downsample is null ? x : Timed(Downsample, x, forward: true), Label);
         return _outRelu.Forward(f);
     }
 
@@ -82,13 +82,25 @@ public abstract class ResidualBlock<T> : Module<T> where T : unmanaged, IFloatin
         var d = _outRelu.Backward(dy);
         var dBranch = d;
         var branch = Branch.ToList();
-        for (int i = branch.Count - 1; i >= 0; i--) dBranch = branch[i].Module.Backward(dBranch);
+        for (int i = branch.Count - 1; i >= 0; i--) dBranch = Timed(branch[i].Module, dBranch, forward: false);
         if (Shortcut == ShortcutKind.None) return dBranch;
         var (_, dShortcutOut) = ResidualAdd<T>.Backward(d);
-        var dShortcut = Downsample is null ? dShortcutOut : Downsample.Backward(dShortcutOut);
+        var dShortcut = Downsample is null ? dShortcutOut : Timed(Downsample, dShortcutOut, forward: false);
         var dx = Tensor<T>.Reuse(ref _inputGrad, false, dBranch.ShapeArray);
         Kernels.Elementwise.Add<T>(dBranch.Span, dShortcut.Span, dx.Span);
         return dx;
+    }
+
+    // Runs one layer of the block, recording it in the active LayerProfile (resnet bench --train --profile).
+    private static Tensor<T> Timed(Module<T> m, Tensor<T> input, bool forward)
+    {
+        var profile = LayerProfile.Current;
+        if (profile is null) return forward ? m.Forward(input) : m.Backward(input);
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        var shape = input.ShapeArray;
+        var output = forward ? m.Forward(input) : m.Backward(input);
+        if (m is not Sequential<T>) profile.Add(m.Label, forward ? "forward" : "backward", forward ? m.MacsPerImage(shape) * shape[0] : 0, start);
+        return output;
     }
 }
 

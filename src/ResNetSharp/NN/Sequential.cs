@@ -36,6 +36,7 @@ public class Sequential<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
         return total;
     }
 
+    // Leaves are timed here; blocks time their own layers (a block's total would count them twice).
     public override Tensor<T> Forward(Tensor<T> x)
     {
         var profile = LayerProfile.Current;
@@ -44,7 +45,8 @@ public class Sequential<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
             long start = profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
             var shape = profile is null ? null : x.ShapeArray;
             x = m.Forward(x);
-            if (profile is not null && m is not Sequential<T>) profile.Add(m.Label, "forward", m.MacsPerImage(shape!) * shape![0], start);
+            if (profile is not null && m is not Sequential<T> && m.Children.All(c => c.Module is not Conv2d<T>))
+                profile.Add(m.Label, "forward", m.MacsPerImage(shape!) * shape![0], start);
         }
         return x;
     }
@@ -57,7 +59,8 @@ public class Sequential<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
             long start = profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
             var m = _children[i].Module;
             dy = m.Backward(dy);
-            if (profile is not null && m is not Sequential<T>) profile.Add(m.Label, "backward", 0, start);
+            if (profile is not null && m is not Sequential<T> && m.Children.All(c => c.Module is not Conv2d<T>))
+                profile.Add(m.Label, "backward", 0, start);
         }
         return dy;
     }
