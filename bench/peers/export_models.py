@@ -35,41 +35,9 @@ ARCHS = ("resnet18", "resnet50")
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = os.path.normpath(os.path.join(HERE, "..", ".models"))
 
-# ----------------------------------------------------------------------------------------------------------------------
-# safetensors, by hand (same writer as tools/golden/make_golden.py; no `safetensors` package needed)
-# ----------------------------------------------------------------------------------------------------------------------
-
-DTYPES = {np.dtype("<f4"): "F32", np.dtype("<i8"): "I64"}
-
-
-def to_numpy(v) -> np.ndarray:
-    if isinstance(v, torch.Tensor):
-        v = v.detach().cpu().contiguous().numpy()
-    a = np.ascontiguousarray(v)
-    return a.astype(a.dtype.newbyteorder("<"), copy=False)
-
-
-def write_safetensors(path: str, tensors: dict, metadata: dict) -> None:
-    """Header length (u64 LE), JSON header (space-padded to 8 bytes), then the raw little-endian data."""
-    header = {"__metadata__": {k: str(v) for k, v in metadata.items()}}
-    blobs, offset = [], 0
-    for name, value in tensors.items():
-        a = to_numpy(value)
-        if a.dtype not in DTYPES:
-            raise TypeError(f"{name}: unsupported dtype {a.dtype}")
-        raw = a.tobytes()
-        header[name] = {"dtype": DTYPES[a.dtype], "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * (-len(h) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for raw in blobs:
-            f.write(raw)
-    os.replace(tmp, path)
+# safetensors, by hand: the writer the golden data uses (atomic: temp file, then rename).
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools", "golden"))
+from torch_reference import write_safetensors  # noqa: E402
 
 
 def read_safetensors_names(path: str) -> dict:

@@ -33,54 +33,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
-# ----------------------------------------------------------------------------------------------------------------------
-# CIFAR ResNet-20 (He et al. 2015, option A shortcuts), as in tools/golden/make_golden.py, with the input channel count
-# as a parameter (1 for 28x28 grey images: 269,434 parameters).
-# ----------------------------------------------------------------------------------------------------------------------
-
-
-def shortcut_a(x: torch.Tensor, planes: int) -> torch.Tensor:
-    """CIFAR option-A shortcut: subsample by 2 and zero-pad the channels (planes//4 on each side)."""
-    return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4))
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, in_planes: int, planes: int, stride: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.planes = planes
-        self.option_a = stride != 1 or in_planes != planes
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        sc = shortcut_a(x, self.planes) if self.option_a else x
-        return F.relu(out + sc)
-
-
-class CifarResNet(nn.Module):
-    def __init__(self, blocks_per_stage: int = 3, num_classes: int = 10, in_channels: int = 3):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, 16, 3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        in_planes = 16
-        for idx, (planes, stride) in enumerate(((16, 1), (32, 2), (64, 2)), start=1):
-            blocks = []
-            for b in range(blocks_per_stage):
-                blocks.append(BasicBlock(in_planes, planes, stride if b == 0 else 1))
-                in_planes = planes
-            setattr(self, f"layer{idx}", nn.Sequential(*blocks))
-        self.fc = nn.Linear(64, num_classes)
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.layer3(self.layer2(self.layer1(out)))
-        out = torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)
-        return self.fc(out)
-
+# CIFAR ResNet-20 (option A shortcuts) is the one the golden data uses; here with 1 input channel
+# (269,434 parameters for 28x28 grey images).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "golden"))
+from torch_reference import CifarResNet  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------------------------------
 

@@ -29,6 +29,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
+from torch_reference import NP_DTYPES, CifarResNet, shortcut_a, to_numpy, write_safetensors
+
 torch.set_num_threads(1)
 torch.use_deterministic_algorithms(True)
 torch.set_default_dtype(torch.float32)
@@ -131,40 +133,6 @@ def init_deterministic(model: nn.Module) -> nn.Module:
 # ----------------------------------------------------------------------------------------------------------------------
 # safetensors, by hand
 # ----------------------------------------------------------------------------------------------------------------------
-
-DTYPES = {np.dtype("<f4"): "F32", np.dtype("<f8"): "F64", np.dtype("<i8"): "I64", np.dtype("<u4"): "U32"}
-NP_DTYPES = {v: k for k, v in DTYPES.items()}
-
-
-def to_numpy(v) -> np.ndarray:
-    if isinstance(v, torch.Tensor):
-        if v.dtype == torch.float64:
-            raise TypeError("float64 torch tensors are not stored; convert explicitly (a float64 numpy array is stored as F64)")
-        v = v.detach().cpu().contiguous().numpy()
-    a = np.ascontiguousarray(v)
-    return a.astype(a.dtype.newbyteorder("<"), copy=False)
-
-
-def write_safetensors(path: str, tensors: dict, metadata: dict) -> None:
-    """Header length (u64 LE), JSON header (space-padded to 8 bytes), then the raw little-endian data."""
-    header = {"__metadata__": {k: str(v) for k, v in metadata.items()}}
-    blobs, offset = [], 0
-    for name, value in tensors.items():
-        a = to_numpy(value)
-        if a.dtype not in DTYPES:
-            raise TypeError(f"{name}: unsupported dtype {a.dtype}")
-        raw = a.tobytes()
-        header[name] = {"dtype": DTYPES[a.dtype], "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for raw in blobs:
-            f.write(raw)
-
 
 def read_safetensors(path: str):
     """Returns (tensors: dict name -> numpy array in file order, metadata: dict)."""
@@ -400,11 +368,6 @@ def make_cross_entropy_fixtures():
              reduction="mean", label_smoothing=ls, num_classes=5)
 
 
-def shortcut_a(x: torch.Tensor, planes: int) -> torch.Tensor:
-    """CIFAR option-A shortcut: subsample by 2 and zero-pad the channels (planes//4 on each side)."""
-    return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4))
-
-
 def make_shortcut_fixture():
     g = gen(801)
     x = leaf(randn(g, 2, 4, 6, 6))
@@ -420,44 +383,6 @@ def make_shortcut_fixture():
 # ----------------------------------------------------------------------------------------------------------------------
 # CIFAR ResNet-20 (He et al. 2015, option A shortcuts)
 # ----------------------------------------------------------------------------------------------------------------------
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, in_planes: int, planes: int, stride: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.planes = planes
-        self.option_a = stride != 1 or in_planes != planes
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        sc = shortcut_a(x, self.planes) if self.option_a else x
-        return F.relu(out + sc)
-
-
-class CifarResNet(nn.Module):
-    def __init__(self, blocks_per_stage: int = 3, num_classes: int = 10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        in_planes = 16
-        for idx, (planes, stride) in enumerate(((16, 1), (32, 2), (64, 2)), start=1):
-            blocks = []
-            for b in range(blocks_per_stage):
-                blocks.append(BasicBlock(in_planes, planes, stride if b == 0 else 1))
-                in_planes = planes
-            setattr(self, f"layer{idx}", nn.Sequential(*blocks))
-        self.fc = nn.Linear(64, num_classes)
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.layer3(self.layer2(self.layer1(out)))
-        out = torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)
-        return self.fc(out)
 
 
 RESNET20_PARAMS = 269722

@@ -9,8 +9,17 @@ namespace ResNetSharp.Kernels;
 /// </summary>
 public static class Conv2dKernel
 {
-    /// <summary>Route float through the packed path (default) or the plain one (for comparisons in tests).</summary>
-    internal static bool UsePackedFloatPath { get; set; } = true;
+    /// <summary>
+    /// Route float through the packed path (default) or the plain one, for comparisons in tests. Per calling thread,
+    /// so a test that switches it cannot change what other threads run.
+    /// </summary>
+    internal static bool UsePackedFloatPath
+    {
+        get => !_plainFloatPath;
+        set => _plainFloatPath = !value;
+    }
+
+    [ThreadStatic] private static bool _plainFloatPath;
 
     /// <summary>Scratch elements <see cref="Forward{T}"/> and <see cref="Backward{T}"/> need (none for float, which packs into its own).</summary>
     public static int ScratchSize<T>(in ConvGeometry g) => typeof(T) == typeof(float) && UsePackedFloatPath ? 0 :

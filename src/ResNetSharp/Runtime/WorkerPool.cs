@@ -10,7 +10,6 @@ public static class WorkerPool
 {
     private static readonly object Gate = new();
     private static Worker[] _workers = [];
-    private static Job? _current;
     [ThreadStatic] private static bool _insideLoop;
 
     /// <summary>Runs body(i) for i in [0, count), each exactly once, and returns when all are done.</summary>
@@ -26,13 +25,11 @@ public static class WorkerPool
         {
             EnsureWorkers(threads - 1);
             var job = new Job(count, body, threads - 1);
-            _current = job;
             for (int w = 0; w < threads - 1; w++) _workers[w].Start(job);
             _insideLoop = true;
             try { job.RunTasks(); }
             finally { _insideLoop = false; }
             job.WaitForWorkers();
-            _current = null;
             job.ThrowIfFailed();
         }
     }
