@@ -67,14 +67,9 @@ public static unsafe class NchwConv
     /// </summary>
     private static void ShiftedViewConv(int channels, int h, int w, float* input, float* weights, int[] weightRows, int outChannels, int k, int pad, float* output)
     {
-        int hp = h + 2 * pad, wp = w + 2 * pad, oh = hp - k + 1, ow = wp - k + 1, nr = PackedGemm.NR;
+        int hp = h + 2 * pad, wp = w + 2 * pad, oh = hp - k + 1, ow = wp - k + 1;
         int wideColumns = oh * wp;
-        var padded = Scratch(ref _padded, channels * hp * wp + wp * (k - 1) + k + nr);
-        var pp = padded.Pointer;
-        new Span<float>(pp, padded.Length).Clear();
-        for (int c = 0; c < channels; c++)
-            for (int y = 0; y < h; y++)
-                Buffer.MemoryCopy(input + ((long)c * h + y) * w, pp + ((long)c * hp + y + pad) * wp + pad, w * sizeof(float), w * sizeof(float));
+        float* pp = PadImage(channels, h, w, input, pad, k);
         int[] rows = ShiftTable(channels, hp, wp, k);
         bool direct = wp == ow;  // no junk columns (1x1 without padding): write the output in place
         float* wide = direct ? output : Scratch(ref _wide, outChannels * wideColumns).Pointer;
@@ -84,6 +79,22 @@ public static unsafe class NchwConv
         for (int c = 0; c < outChannels; c++)
             for (int y = 0; y < oh; y++)
                 Buffer.MemoryCopy(wide + ((long)c * oh + y) * wp, output + ((long)c * oh + y) * ow, ow * sizeof(float), ow * sizeof(float));
+    }
+
+    /// <summary>
+    /// Copies one image into the calling thread's zero-padded scratch (C, H + 2·pad, W + 2·pad), with NR + k floats of
+    /// slack after it, since the micro-kernel reads whole panels past a shifted view's last valid column.
+    /// </summary>
+    private static float* PadImage(int channels, int h, int w, float* input, int pad, int k)
+    {
+        int hp = h + 2 * pad, wp = w + 2 * pad;
+        var padded = Scratch(ref _padded, channels * hp * wp + wp * (k - 1) + k + PackedGemm.NR);
+        var pp = padded.Pointer;
+        new Span<float>(pp, padded.Length).Clear();
+        for (int c = 0; c < channels; c++)
+            for (int y = 0; y < h; y++)
+                Buffer.MemoryCopy(input + ((long)c * h + y) * w, pp + ((long)c * hp + y + pad) * wp + pad, w * sizeof(float), w * sizeof(float));
+        return pp;
     }
 
     // offsets[(c, kh, kw)] = c·Hp·Wp + kh·Wp + kw, cached per shape.
@@ -109,7 +120,7 @@ public static unsafe class NchwConv
         var geometry = g;
         int k = g.PatchSize, p = g.OutPlane, oc = g.OutChannels, nr = PackedGemm.NR;
         int groups = Math.Max(1, Math.Min(Engine.Threads, batch));
-        EnsureWeightGradParts(groups, oc * k);
+        EnsureWeightGradParts(groups, Math.Max(oc, 16) * k);
         var parts = _weightGradParts!.Select(b => (nint)b.Pointer).ToArray();
         float* wT = null;
         bool shifted = g.Stride == 1 && g.KernelH == g.KernelW && g.Padding <= g.KernelH - 1;
@@ -141,22 +152,46 @@ public static unsafe class NchwConv
         // the reduction (row r of image t is at dy + t·OC·P + r·P), and their colᵀ panels are stacked along it. With
         // small planes (7x7: P = 49) one image alone gives the micro-kernel too short a reduction.
         int subBatch = Math.Max(1, Math.Min(batch, StackedPanelFloats / Math.Max(1, p * kPanels * nr)));
+        // With at most 16 output channels (a 64-wide panel would be three quarters zeros), stride-1 dW is computed
+        // transposed on the 6x16 tile from shifted views, with no transposed im2col at all.
+        bool narrowDw = shifted && oc <= 16 && nr == 64;
+        int paddedWidth = g.Width + 2 * g.Padding, wideColumns = g.OutHeight * paddedWidth;
+        int[] shiftRows = narrowDw ? ShiftTable(g.InChannels, g.Height + 2 * g.Padding, paddedWidth, g.KernelH) : [];
         WorkerPool.For(groups, group =>
         {
             float* dwPart = (float*)parts[group];
-            new Span<float>(dwPart, oc * k).Clear();
+            new Span<float>(dwPart, narrowDw ? 16 * k : oc * k).Clear();
             int start = group * batch / groups, end = (group + 1) * batch / groups;
             int sub = Math.Min(subBatch, Math.Max(1, end - start));
-            var a = Scratch(ref _scratchA, Math.Max(kPanels * sub * p * nr, pPanels * oc * nr));
+            var a = Scratch(ref _scratchA, Math.Max(Math.Max(kPanels * sub * p * nr, pPanels * oc * nr), narrowDw ? wideColumns * 16 : 0));
             var b = Scratch(ref _scratchB, k * p);  // the im2col rows, then dcol
             for (int n0 = start; n0 < end; n0 += sub)
             {
                 int count = Math.Min(sub, end - n0);
+                if (narrowDw)
+                {
+                    // dWᵀ (K, 16) += col · dyᵀ without a transposed im2col: rows are the shifted views of the padded image (row k of col is
+                    // contiguous there), the right-hand side is dyᵀ in one 16-wide panel (junk wide columns zero).
+                    for (int n = n0; n < n0 + count; n++)
+                    {
+                        float* xpad = PadImage(geometry.InChannels, geometry.Height, geometry.Width, (float*)xp + (long)n * geometry.InImage, geometry.Padding, geometry.KernelH);
+                        float* dyn = (float*)dyp + (long)n * geometry.OutImage;
+                        float* panel = a.Pointer;
+                        new Span<float>(panel, wideColumns * 16).Clear();
+                        for (int o = 0; o < oc; o++)
+                            for (int y = 0; y < geometry.OutHeight; y++)
+                                for (int xo = 0; xo < geometry.OutWidth; xo++)
+                                    panel[(y * paddedWidth + xo) * 16 + o] = dyn[((long)o * geometry.OutHeight + y) * geometry.OutWidth + xo];
+                        PackedGemm.Run(new PanelMatrix(panel, null, oc, 1, wideColumns, null, nr: 16), xpad, shiftRows, k, dwPart, 16,
+                            null, 0, relu: false, accumulate: true);
+                    }
+                }
+                else
                 for (int i = 0; i < count; i++)
                     PackIm2ColTransposed(geometry, (float*)xp + (long)(n0 + i) * geometry.InImage, a.Pointer + (long)i * p * nr, b.Pointer, (long)count * p * nr);
-                int[] imageRows = ImageRowOffsets(oc, p, count);
-                PackedGemm.Run(new PanelMatrix(a.Pointer, null, k, count, p), (float*)dyp + (long)n0 * geometry.OutImage, imageRows, oc, dwPart, k,
-                    null, 0, relu: false, accumulate: true);
+                if (!narrowDw)
+                    PackedGemm.Run(new PanelMatrix(a.Pointer, null, k, count, p), (float*)dyp + (long)n0 * geometry.OutImage, ImageRowOffsets(oc, p, count), oc, dwPart, k,
+                        null, 0, relu: false, accumulate: true);
                 if (dxp == 0) continue;
                 for (int n = n0; n < n0 + count; n++)
                 {
@@ -179,7 +214,11 @@ public static unsafe class NchwConv
         for (int gi = 0; gi < groups; gi++)
         {
             float* part = (float*)parts[gi];
-            for (int i = 0; i < oc * k; i++) dw[i] += part[i];
+            if (narrowDw)
+                for (int o = 0; o < oc; o++)
+                    for (int i = 0; i < k; i++) dw[(long)o * k + i] += part[(long)i * 16 + o];
+            else
+                for (int i = 0; i < oc * k; i++) dw[i] += part[i];
         }
         if (dbias != null)
             for (int n = 0; n < batch; n++)

@@ -177,13 +177,15 @@ public static unsafe class PackedGemm
                 if (w.RowOffsets == null)
                 {
                     if (nr == 64) Tile6x4<Ops512, Vector512<float>, PackedRows>(ref args);
-                    else if (nr == 16) Tile6x2<Ops256, Vector256<float>, PackedRows>(ref args);
+                    else if (nr == 16 && Vector256.IsHardwareAccelerated) Tile6x2<Ops256, Vector256<float>, PackedRows>(ref args);
+                    else if (nr == 16) Tile6x4<Ops128, Vector128<float>, PackedRows>(ref args);
                     else Tile6x2<Ops128, Vector128<float>, PackedRows>(ref args);
                 }
                 else
                 {
                     if (nr == 64) Tile6x4<Ops512, Vector512<float>, OffsetRows>(ref args);
-                    else if (nr == 16) Tile6x2<Ops256, Vector256<float>, OffsetRows>(ref args);
+                    else if (nr == 16 && Vector256.IsHardwareAccelerated) Tile6x2<Ops256, Vector256<float>, OffsetRows>(ref args);
+                    else if (nr == 16) Tile6x4<Ops128, Vector128<float>, OffsetRows>(ref args);
                     else Tile6x2<Ops128, Vector128<float>, OffsetRows>(ref args);
                 }
                 if (partial)
@@ -371,8 +373,14 @@ public static unsafe class PackedGemm
 /// A right-hand side packed in panels of NR columns, each [tap][input channel][NR], with a per-column bias of
 /// Panels·NR floats or null for none. Packed weights are one; the training convolutions pack im2col matrices into the same shape.
 /// </summary>
-internal readonly unsafe struct PanelMatrix(float* data, float* bias, int columns, int taps, int inChannels, int* rowOffsets = null)
+internal readonly unsafe struct PanelMatrix(float* data, float* bias, int columns, int taps, int inChannels, int* rowOffsets = null, int nr = 0)
 {
+    /// <summary>
+    /// Panel width: the machine's (64, 16 or 8) by default; 16 selects the 6x16 Vector256 tile even on AVX-512, for
+    /// products with only 16 columns (a 64-wide panel would compute 48 columns of zeros).
+    /// </summary>
+    public int NR { get; } = nr == 0 ? PackedGemm.NR : nr;
+
     /// <summary>
     /// Null for packed panels. Otherwise B is not packed: row k (of taps·IC) starts at Data + RowOffsets[k] and the
     /// panel's columns follow contiguously, so a shifted view of a padded image serves as B without an im2col copy.
@@ -385,7 +393,6 @@ internal readonly unsafe struct PanelMatrix(float* data, float* bias, int column
     public int OutChannels => Columns;
     public int Taps { get; } = taps;
     public int InChannels { get; } = inChannels;
-    public int NR => PackedGemm.NR;
     public int Panels => (Columns + NR - 1) / NR;
     public int PanelSize => Taps * InChannels * NR;
 }
