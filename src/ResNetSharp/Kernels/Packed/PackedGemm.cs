@@ -177,6 +177,7 @@ public static unsafe class PackedGemm
                 if (w.RowOffsets == null)
                 {
                     if (nr == 64) Tile6x4<Ops512, Vector512<float>, PackedRows>(ref args);
+                    else if (nr == 32) Tile6x2<Ops512, Vector512<float>, PackedRows>(ref args);
                     else if (nr == 16 && Vector256.IsHardwareAccelerated) Tile6x2<Ops256, Vector256<float>, PackedRows>(ref args);
                     else if (nr == 16) Tile6x4<Ops128, Vector128<float>, PackedRows>(ref args);
                     else Tile6x2<Ops128, Vector128<float>, PackedRows>(ref args);
@@ -184,6 +185,7 @@ public static unsafe class PackedGemm
                 else
                 {
                     if (nr == 64) Tile6x4<Ops512, Vector512<float>, OffsetRows>(ref args);
+                    else if (nr == 32) Tile6x2<Ops512, Vector512<float>, OffsetRows>(ref args);
                     else if (nr == 16 && Vector256.IsHardwareAccelerated) Tile6x2<Ops256, Vector256<float>, OffsetRows>(ref args);
                     else if (nr == 16) Tile6x4<Ops128, Vector128<float>, OffsetRows>(ref args);
                     else Tile6x2<Ops128, Vector128<float>, OffsetRows>(ref args);
@@ -376,8 +378,9 @@ public static unsafe class PackedGemm
 internal readonly unsafe struct PanelMatrix(float* data, float* bias, int columns, int taps, int inChannels, int* rowOffsets = null, int nr = 0)
 {
     /// <summary>
-    /// Panel width: the machine's (64, 16 or 8) by default; 16 selects the 6x16 Vector256 tile even on AVX-512, for
-    /// products with only 16 columns (a 64-wide panel would compute 48 columns of zeros).
+    /// Panel width: the machine's (64, 16 or 8) by default. Narrower panels for products with few columns (a 64-wide
+    /// panel over 16 columns computes 48 columns of zeros): 32 selects the 6x32 Vector512 tile (AVX-512 only), 16 the
+    /// 6x16 Vector256 tile (or 6x16 Vector128 without AVX2).
     /// </summary>
     public int NR { get; } = nr == 0 ? PackedGemm.NR : nr;
 
