@@ -10,31 +10,44 @@ public static class PoolKernels
     /// the plane of the element chosen: the first maximum in row-major window order, as PyTorch's CPU kernel does
     /// (it only replaces on a strictly greater value), so ties route the gradient the same way.
     /// </summary>
-    public static void MaxPoolForward<T>(int planes, int h, int w, int kernel, int stride, int pad, ReadOnlySpan<T> x, Span<T> y, Span<int> argmax)
+    public static unsafe void MaxPoolForward<T>(int planes, int h, int w, int kernel, int stride, int pad, ReadOnlySpan<T> x, Span<T> y, Span<int> argmax)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int oh = (h + 2 * pad - kernel) / stride + 1, ow = (w + 2 * pad - kernel) / stride + 1;
-        for (int p = 0; p < planes; p++)
+        fixed (T* xp = x) fixed (T* yp = y) fixed (int* ap = argmax)
         {
-            var src = x.Slice(p * h * w, h * w);
-            var dst = y.Slice(p * oh * ow, oh * ow);
-            var arg = argmax.Slice(p * oh * ow, oh * ow);
-            for (int oy = 0; oy < oh; oy++)
-                for (int ox = 0; ox < ow; ox++)
+            nint px = (nint)xp, py = (nint)yp, pa = (nint)ap;
+            Runtime.WorkerPool.For(planes, p =>
+            {
+                T* src = (T*)px + (long)p * h * w;
+                T* dst = (T*)py + (long)p * oh * ow;
+                int* arg = (int*)pa + (long)p * oh * ow;
+                for (int oy = 0; oy < oh; oy++)
                 {
-                    T best = T.NegativeInfinity;
-                    int bestIndex = -1;
-                    int y0 = oy * stride - pad, x0 = ox * stride - pad;
-                    for (int ky = Math.Max(0, -y0); ky < kernel && y0 + ky < h; ky++)
-                        for (int kx = Math.Max(0, -x0); kx < kernel && x0 + kx < w; kx++)
+                    int y0 = oy * stride - pad;
+                    int ky0 = Math.Max(0, -y0), ky1 = Math.Min(kernel, h - y0);
+                    for (int ox = 0; ox < ow; ox++)
+                    {
+                        int x0 = ox * stride - pad;
+                        int kx0 = Math.Max(0, -x0), kx1 = Math.Min(kernel, w - x0);
+                        // The first element of the window seeds the maximum; later ones replace it only when strictly
+                        // greater or NaN (!(v <= best)), so ties keep the first maximum in row-major order.
+                        int bestIndex = (y0 + ky0) * w + x0 + kx0;
+                        T best = src[bestIndex];
+                        for (int ky = ky0; ky < ky1; ky++)
                         {
-                            int idx = (y0 + ky) * w + x0 + kx;
-                            T v = src[idx];
-                            if (v > best || T.IsNaN(v) || bestIndex < 0) { best = v; bestIndex = idx; }
+                            T* row = src + (y0 + ky) * w + x0;
+                            for (int kx = kx0; kx < kx1; kx++)
+                            {
+                                T v = row[kx];
+                                if (!(v <= best) && !T.IsNaN(best)) { best = v; bestIndex = (y0 + ky) * w + x0 + kx; }
+                            }
                         }
-                    dst[oy * ow + ox] = best;
-                    arg[oy * ow + ox] = bestIndex;
+                        dst[oy * ow + ox] = best;
+                        arg[oy * ow + ox] = bestIndex;
+                    }
                 }
+            });
         }
     }
 
