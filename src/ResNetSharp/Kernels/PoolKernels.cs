@@ -31,7 +31,8 @@ public static class PoolKernels
                         int x0 = ox * stride - pad;
                         int kx0 = Math.Max(0, -x0), kx1 = Math.Min(kernel, w - x0);
                         // The first element of the window seeds the maximum; later ones replace it only when strictly
-                        // greater or NaN (!(v <= best)), so ties keep the first maximum in row-major order.
+                        // greater or NaN (!(v <= best)), so ties keep the first maximum in row-major order and a NaN
+                        // propagates, as in PyTorch's CPU kernel.
                         int bestIndex = (y0 + ky0) * w + x0 + kx0;
                         T best = src[bestIndex];
                         for (int ky = ky0; ky < ky1; ky++)
