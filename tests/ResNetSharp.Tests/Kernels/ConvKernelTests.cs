@@ -82,3 +82,35 @@ public class ConvKernelTests
             Assert.True(Math.Abs(expected[i] - actual[i]) <= tol, $"{what}[{i}]: expected {expected[i]}, got {actual[i]}");
     }
 }
+
+/// <summary>The vectorised float 3x3/2 max pool against the scalar one (run in double), with ties, −∞ and NaN.</summary>
+public class MaxPoolKernelTests
+{
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(2, 3)]
+    [InlineData(5, 4)]
+    [InlineData(7, 7)]
+    [InlineData(9, 8)]
+    [InlineData(33, 47)]   // odd, and wider than one vector of outputs
+    [InlineData(112, 112)]
+    public void VectorisedFloatPathMatchesScalar(int h, int w)
+    {
+        var rng = new Random(h * 100 + w);
+        int planes = 3;
+        var xf = new float[planes * h * w];
+        for (int i = 0; i < xf.Length; i++) xf[i] = MathF.Round((float)rng.NextDouble() * 4) / 2;  // many ties
+        if (xf.Length > 10) { xf[3] = float.NaN; xf[7] = float.NegativeInfinity; }
+        var xd = xf.Select(v => (double)v).ToArray();
+        int oh = (h - 1) / 2 + 1, ow = (w - 1) / 2 + 1;
+        var yf = new float[planes * oh * ow]; var af = new int[yf.Length];
+        var yd = new double[yf.Length]; var ad = new int[yf.Length];
+        PoolKernels.MaxPoolForward<float>(planes, h, w, 3, 2, 1, xf, yf, af);
+        PoolKernels.MaxPoolForward<double>(planes, h, w, 3, 2, 1, xd, yd, ad);
+        for (int i = 0; i < yf.Length; i++)
+        {
+            Assert.True(yf[i].Equals((float)yd[i]), $"y[{i}]: float {yf[i]}, scalar {yd[i]}");
+            Assert.True(ad[i] == af[i], $"argmax[{i}]: float {af[i]}, scalar {ad[i]} ({h}x{w})");
+        }
+    }
+}
