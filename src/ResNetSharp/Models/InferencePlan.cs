@@ -15,6 +15,7 @@ public sealed unsafe class InferencePlan
     private abstract record Step { public string Name { get; init; } = ""; public long Macs { get; init; } }
     private sealed record ConvStep(ConvGeometry Geometry, PackedWeights Weights, int[] Offsets, int Input, int Output, int Residual, bool Relu) : Step;
     private sealed record WinogradStep(ConvGeometry Geometry, PackedWeights[] Weights, AlignedBuffer Bias, int[] RowOffsets, int Input, int Output, int Residual, bool Relu) : Step;
+    private sealed record PadStep(int Input, int Output, int H, int W, int C, int Padding) : Step;
     private sealed record MaxPoolStep(int Input, int Output, int H, int W, int C, int Kernel, int Stride, int Padding) : Step;
     private sealed record ZeroPadStep(int Input, int Output, int H, int W, int InC, int OutC, int Stride) : Step;
     private sealed record AveragePoolStep(int Input, int Pixels, int C) : Step;
@@ -113,6 +114,9 @@ public sealed unsafe class InferencePlan
                 case WinogradStep s:
                     Winograd.Forward(s.Geometry, _batch, s.Weights, s.Bias.Pointer, s.RowOffsets, Ptr(s.Input), Ptr(s.Output),
                         s.Residual < 0 ? null : Ptr(s.Residual), s.Relu, _winogradIn!.Pointer, _winogradOut!.Pointer);
+                    break;
+                case PadStep s:
+                    NhwcOps.Pad(Ptr(s.Input), Ptr(s.Output), _batch, s.H, s.W, s.C, s.Padding);
                     break;
                 case MaxPoolStep s:
                     NhwcOps.MaxPool(Ptr(s.Input), Ptr(s.Output), _batch, s.H, s.W, s.C, s.Kernel, s.Stride, s.Padding);
@@ -219,6 +223,32 @@ public sealed unsafe class InferencePlan
             bias.CopyTo(biasBuffer.Span);
             _steps.Add(new WinogradStep(g, Winograd.TransformWeights(conv.Weight.Value.Span, g.OutChannels, g.InChannels, scale), biasBuffer,
                 Enumerable.Range(0, tiles).Select(t => t * g.InChannels).ToArray(), input, output, residual, relu) { Name = name, Macs = g.MacsPerImage });
+        }
+        else if (g.InChannels < 16 && g.KernelW > 1)
+        {
+            // Few input channels (the stem: 3): a tap of IC values gives the micro-kernel almost nothing to do per row
+            // pointer. On a zero-padded copy of the input, the KW taps of a kernel row are KW·IC contiguous values, so
+            // the product runs with KH taps of KW·IC channels each and no padding checks.
+            int hp = g.Height + 2 * g.Padding, wp = g.Width + 2 * g.Padding, ch = g.InChannels, kw = g.KernelW;
+            int padded = Acquire(_batch * hp * wp * ch);
+            _steps.Add(new PadStep(input, padded, g.Height, g.Width, ch, g.Padding) { Name = $"{conv.Name} (zero padding)" });
+            var weights = conv.Weight.Value.Span;
+            var merged = new float[weights.Length];  // (OC, KW·IC, KH): channel index kw·IC + ic, tap kh
+            for (int o = 0; o < g.OutChannels; o++)
+                for (int ic = 0; ic < ch; ic++)
+                    for (int kh = 0; kh < g.KernelH; kh++)
+                        for (int k2 = 0; k2 < kw; k2++)
+                            merged[((o * kw + k2) * ch + ic) * g.KernelH + kh] = weights[((o * ch + ic) * g.KernelH + kh) * kw + k2];
+            var packed = PackedWeights.FromOihw(merged, g.OutChannels, kw * ch, g.KernelH, scale, bias);
+            var offsets = new int[_batch * g.OutPlane * g.KernelH];
+            int m = 0;
+            for (int n = 0; n < _batch; n++)
+                for (int oy = 0; oy < g.OutHeight; oy++)
+                    for (int ox = 0; ox < g.OutWidth; ox++, m++)
+                        for (int kh = 0; kh < g.KernelH; kh++)
+                            offsets[m * g.KernelH + kh] = ((n * hp + oy * g.Stride + kh) * wp + ox * g.Stride) * ch;
+            _steps.Add(new ConvStep(g, packed, offsets, padded, output, residual, relu) { Name = name, Macs = g.MacsPerImage });
+            Release(padded);
         }
         else
         {

@@ -41,6 +41,16 @@ public static unsafe class NhwcOps
         });
     }
 
+    /// <summary>y (N, H+2p, W+2p, C) = x (N,H,W,C) with a border of p zero pixels.</summary>
+    public static void Pad(float* x, float* y, int batch, int h, int w, int c, int pad)
+    {
+        int hp = h + 2 * pad, wp = w + 2 * pad;
+        new Span<float>(y, batch * hp * wp * c).Clear();
+        for (int n = 0; n < batch; n++)
+            for (int iy = 0; iy < h; iy++)
+                Buffer.MemoryCopy(x + ((long)n * h + iy) * w * c, y + (((long)n * hp + iy + pad) * wp + pad) * c, (long)w * c * sizeof(float), (long)w * c * sizeof(float));
+    }
+
     /// <summary>Global average pooling: y (N,C) = mean over the H·W pixels of x (N,H,W,C).</summary>
     public static void GlobalAverage(float* x, float* y, int batch, int pixels, int c)
     {
