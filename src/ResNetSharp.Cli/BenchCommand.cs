@@ -17,35 +17,30 @@ internal static class BenchCommand
 {
     public static Command Create()
     {
-        var arch = CommonOptions.Arch();
-        var input = CommonOptions.Input();
-        var classes = CommonOptions.Classes();
-        var small = CommonOptions.SmallStem();
-        var json = CommonOptions.Json();
-        var batch = new Option<int>("--batch", "-b") { Description = "Batch size", DefaultValueFactory = _ => 1 };
+        var options = new ModelOptions();
+        var batch = CommonOptions.Batch();
         var train = new Option<bool>("--train") { Description = "Time a training step instead of inference" };
         var threads = new Option<int>("--threads") { Description = "Worker threads (default: the core count)", DefaultValueFactory = _ => Environment.ProcessorCount };
         var profile = new Option<bool>("--profile") { Description = "Time and GFLOP/s per layer" };
         var iterations = new Option<int>("--iterations", "-n") { Description = "Timed iterations (the median is reported)", DefaultValueFactory = _ => 10 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed iterations first", DefaultValueFactory = _ => 3 };
-        var cmd = new Command("bench", "Time inference or a training step of an architecture: median ms per batch and images per second");
-        foreach (var o in new Option[] { arch, input, classes, small, batch, train, threads, profile, iterations, warmup, json }) cmd.Options.Add(o);
+        var cmd = options.AddTo(new Command("bench", "Time inference or a training step of an architecture: median ms per batch and images per second"),
+            batch, train, threads, profile, iterations, warmup);
         cmd.SetAction(pr =>
         {
-            string a = pr.GetValue(arch)!;
-            var (c, h, w) = CommonOptions.ParseShape(pr.GetValue(input), a);
-            int n = pr.GetValue(batch), t = pr.GetValue(threads), iters = pr.GetValue(iterations), warm = pr.GetValue(warmup);
-            if (n is <= 0 or > 4096) throw new CliException($"--batch must be between 1 and 4096, got {n}");
+            var r0 = options.Read(pr);
+            var (a, c, h, w) = (r0.Arch, r0.C, r0.H, r0.W);
+            int n = CommonOptions.CheckBatch(pr.GetValue(batch)), t = pr.GetValue(threads), iters = pr.GetValue(iterations), warm = pr.GetValue(warmup);
             if (t is <= 0 or > 1024) throw new CliException($"--threads must be between 1 and 1024, got {t}");
             if (iters is <= 0 or > 100000) throw new CliException($"--iterations must be between 1 and 100000, got {iters}");
             if (warm is < 0 or > 100000) throw new CliException($"--warmup must be between 0 and 100000, got {warm}");
             Engine.Threads = t;
-            var model = CommonOptions.Build(a, c, pr.GetValue(classes), pr.GetValue(small));
+            var model = options.Build(r0);
             ForwardCommand.CheckMemory(model, a, c, h, w, n * (pr.GetValue(train) ? 3 : 1));
             var r = Run(model, n, c, h, w, pr.GetValue(train), iters, warm, pr.GetValue(profile));
             double imgPerS = n * 1000.0 / r.MedianMs;
             string mode = pr.GetValue(train) ? "train" : "infer";
-            if (pr.GetValue(json))
+            if (r0.Json)
             {
                 Console.WriteLine(JsonSerializer.Serialize(new
                 {

@@ -16,9 +16,44 @@ public sealed class CliException(string message, int exitCode = ExitCodes.Usage)
     public int ExitCode { get; } = exitCode;
 }
 
+/// <summary>The architecture options every model command takes, read back as one request.</summary>
+internal sealed class ModelOptions
+{
+    public Option<string> Arch { get; } = CommonOptions.Arch();
+    public Option<string?> Input { get; } = CommonOptions.Input();
+    public Option<int?> Classes { get; } = CommonOptions.Classes();
+    public Option<bool> SmallStem { get; } = CommonOptions.SmallStem();
+    public Option<bool> Json { get; } = CommonOptions.Json();
+
+    /// <summary>Adds these options, then <paramref name="extra"/>, to the command.</summary>
+    public Command AddTo(Command command, params Option[] extra)
+    {
+        foreach (var o in new Option[] { Arch, Input, Classes, SmallStem }.Concat(extra).Append(Json)) command.Options.Add(o);
+        return command;
+    }
+
+    public sealed record Request(string Arch, int C, int H, int W, int? Classes, bool SmallStem, bool Json);
+
+    /// <summary>The parsed request; a malformed --input is a <see cref="CliException"/>.</summary>
+    public Request Read(ParseResult pr)
+    {
+        string arch = pr.GetValue(Arch)!;
+        var (c, h, w) = CommonOptions.ParseShape(pr.GetValue(Input), arch);
+        return new Request(arch, c, h, w, pr.GetValue(Classes), pr.GetValue(SmallStem), pr.GetValue(Json));
+    }
+
+    public ResNet<float> Build(Request r, int seed = 0) => CommonOptions.Build(r.Arch, r.C, r.Classes, r.SmallStem, seed);
+}
+
 /// <summary>Options several commands share, and their parsing into library types.</summary>
 internal static class CommonOptions
 {
+    public static Option<int> Batch() => new("--batch", "-b") { Description = "Batch size", DefaultValueFactory = _ => 1 };
+
+    /// <summary>The batch size, or a <see cref="CliException"/> outside [1, 4096].</summary>
+    public static int CheckBatch(int n) =>
+        n is > 0 and <= 4096 ? n : throw new CliException($"--batch must be between 1 and 4096, got {n}");
+
     public static Option<string> Arch() => new("--arch", "-a")
     {
         Description = "Architecture: " + string.Join(", ", ResNets.Architectures),
@@ -34,7 +69,7 @@ internal static class CommonOptions
     public static Option<bool> SmallStem() => new("--small-input-stem") { Description = "3x3 stride-1 stem without max pool (ImageNet depths on 28x28/32x32 images)" };
     public static Option<bool> Json() => new("--json") { Description = "Print one JSON object" };
 
-    /// <summary>Parses "CxHxW" (also "HxW" for one channel? no: exactly three positive integers).</summary>
+    /// <summary>Parses "CxHxW": exactly three positive integers, each at most 65536; the default depends on the family.</summary>
     public static (int C, int H, int W) ParseShape(string? text, string arch)
     {
         if (text is null) return ResNets.IsCifar(arch) ? (3, 32, 32) : (3, 224, 224);

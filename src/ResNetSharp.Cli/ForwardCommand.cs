@@ -12,23 +12,17 @@ internal static class ForwardCommand
 {
     public static Command Create()
     {
-        var arch = CommonOptions.Arch();
-        var input = CommonOptions.Input();
-        var classes = CommonOptions.Classes();
-        var small = CommonOptions.SmallStem();
-        var json = CommonOptions.Json();
-        var batch = new Option<int>("--batch", "-b") { Description = "Batch size", DefaultValueFactory = _ => 1 };
+        var options = new ModelOptions();
+        var batch = CommonOptions.Batch();
         var seed = new Option<int>("--seed") { Description = "Seed of the weights and the input", DefaultValueFactory = _ => 0 };
-        var cmd = new Command("forward", "Run one forward pass of an architecture on a seeded random input and time it");
-        foreach (var o in new Option[] { arch, input, classes, small, batch, seed, json }) cmd.Options.Add(o);
+        var cmd = options.AddTo(new Command("forward", "Run one forward pass of an architecture on a seeded random input and time it"), batch, seed);
         cmd.SetAction(pr =>
         {
-            string a = pr.GetValue(arch)!;
-            var (c, h, w) = CommonOptions.ParseShape(pr.GetValue(input), a);
-            int n = pr.GetValue(batch);
-            if (n is <= 0 or > 4096) throw new CliException($"--batch must be between 1 and 4096, got {n}");
-            var result = Run(a, c, h, w, n, pr.GetValue(classes), pr.GetValue(small), pr.GetValue(seed));
-            if (pr.GetValue(json))
+            var r = options.Read(pr);
+            var (a, c, h, w) = (r.Arch, r.C, r.H, r.W);
+            int n = CommonOptions.CheckBatch(pr.GetValue(batch));
+            var result = Run(a, c, h, w, n, r.Classes, r.SmallStem, pr.GetValue(seed));
+            if (r.Json)
                 Console.WriteLine(JsonSerializer.Serialize(new { arch = a, input = new[] { n, c, h, w }, output = result.OutputShape, ms = result.Milliseconds, top5 = result.Top5 }));
             else
             {

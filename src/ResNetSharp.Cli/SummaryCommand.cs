@@ -11,22 +11,17 @@ internal static class SummaryCommand
 {
     public static Command Create()
     {
-        var arch = CommonOptions.Arch();
-        var input = CommonOptions.Input();
-        var classes = CommonOptions.Classes();
-        var small = CommonOptions.SmallStem();
-        var json = CommonOptions.Json();
-        var cmd = new Command("summary", "Print the layers of an architecture with output shapes, parameters and multiply-adds");
-        foreach (var o in new Option[] { arch, input, classes, small, json }) cmd.Options.Add(o);
+        var options = new ModelOptions();
+        var cmd = options.AddTo(new Command("summary", "Print the layers of an architecture with output shapes, parameters and multiply-adds"));
         cmd.SetAction(pr =>
         {
-            string a = pr.GetValue(arch)!;
-            var (c, h, w) = CommonOptions.ParseShape(pr.GetValue(input), a);
-            var model = CommonOptions.Build(a, c, pr.GetValue(classes), pr.GetValue(small));
+            var r = options.Read(pr);
+            var (a, c, h, w) = (r.Arch, r.C, r.H, r.W);
+            var model = options.Build(r);
             ModelSummary summary;
             try { summary = model.Summarize(c, h, w); }
             catch (ShapeMismatchException e) { throw new CliException($"input {c}x{h}x{w} does not fit {a}: {e.Message}"); }
-            Console.Out.Write(pr.GetValue(json) ? ToJson(summary) + "\n" : ToTable(summary));
+            Console.Out.Write(r.Json ? ToJson(summary) + "\n" : ToTable(summary));
             return ExitCodes.Ok;
         });
         return cmd;
