@@ -12,20 +12,43 @@ namespace ResNetSharp.Kernels;
 /// </summary>
 public static unsafe class BatchNormKernel
 {
-    /// <summary>Batch mean and biased variance per channel (two passes: the mean, then squared deviations from it).</summary>
+    /// <summary>
+    /// Batch mean and biased variance per channel in one pass over the data: Σ(x − K) and Σ(x − K)² with K the
+    /// channel's first value, so var = E[(x − K)²] − E[x − K]² has no catastrophic cancellation (K lies within the data,
+    /// |μ − K| is of the order of σ), where E[x²] − μ² would lose digits whenever |μ| ≫ σ.
+    /// </summary>
     public static void Statistics<T>(int batch, int channels, int plane, ReadOnlySpan<T> x, Span<double> mean, Span<double> variance)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         double count = (double)batch * plane;
+        var shift = new T[channels];
+        for (int c = 0; c < channels; c++) shift[c] = x[c * plane];
         fixed (T* xp = x)
         {
-            var sums = ReduceByChannel(batch, channels, plane, (T*)xp, null, null, (xs, _, _) => (Sum(xs), T.Zero));
-            for (int c = 0; c < channels; c++) mean[c] = sums[c].A / count;
-            var muT = new T[channels];
-            for (int c = 0; c < channels; c++) muT[c] = T.CreateTruncating(mean[c]);
-            var squares = ReduceByChannel(batch, channels, plane, (T*)xp, null, muT, (xs, _, mu) => (SumSquaredDeviation(xs, mu), T.Zero));
-            for (int c = 0; c < channels; c++) variance[c] = squares[c].A / count;
+            var sums = ReduceByChannel(batch, channels, plane, (T*)xp, null, shift, (xs, _, k) => SumAndSquares(xs, k));
+            for (int c = 0; c < channels; c++)
+            {
+                double m1 = sums[c].A / count, m2 = sums[c].B / count;
+                mean[c] = double.CreateTruncating(shift[c]) + m1;
+                variance[c] = Math.Max(0, m2 - m1 * m1);
+            }
         }
+    }
+
+    private static (T Sum, T Squares) SumAndSquares<T>(ReadOnlySpan<T> x, T k) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int i = 0;
+        T s = T.Zero, sq = T.Zero;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var xv = MemoryMarshal.Cast<T, Vector<T>>(x);
+            Vector<T> acc = Vector<T>.Zero, accSq = Vector<T>.Zero, vk = new(k);
+            for (int v = 0; v < xv.Length; v++) { var d = xv[v] - vk; acc += d; accSq += d * d; }
+            s = Vector.Sum(acc); sq = Vector.Sum(accSq);
+            i = xv.Length * Vector<T>.Count;
+        }
+        for (; i < x.Length; i++) { T d = x[i] - k; s += d; sq += d * d; }
+        return (s, sq);
     }
 
     private delegate (T A, T B) PlaneReduction<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, T mu);
@@ -131,38 +154,6 @@ public static unsafe class BatchNormKernel
                 Combine(new ReadOnlySpan<T>((T*)pdy + o, plane), new ReadOnlySpan<T>((T*)px + o, plane), muT[c], a[c], b[c], k[c], new Span<T>((T*)pdx + o, plane));
             });
         }
-    }
-
-    private static T Sum<T>(ReadOnlySpan<T> x) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int i = 0;
-        T s = T.Zero;
-        if (Vector.IsHardwareAccelerated)
-        {
-            var xv = MemoryMarshal.Cast<T, Vector<T>>(x);
-            Vector<T> acc = Vector<T>.Zero;
-            for (int v = 0; v < xv.Length; v++) acc += xv[v];
-            s = Vector.Sum(acc);
-            i = xv.Length * Vector<T>.Count;
-        }
-        for (; i < x.Length; i++) s += x[i];
-        return s;
-    }
-
-    private static T SumSquaredDeviation<T>(ReadOnlySpan<T> x, T mu) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int i = 0;
-        T s = T.Zero;
-        if (Vector.IsHardwareAccelerated)
-        {
-            var xv = MemoryMarshal.Cast<T, Vector<T>>(x);
-            Vector<T> acc = Vector<T>.Zero, vm = new(mu);
-            for (int v = 0; v < xv.Length; v++) { var d = xv[v] - vm; acc += d * d; }
-            s = Vector.Sum(acc);
-            i = xv.Length * Vector<T>.Count;
-        }
-        for (; i < x.Length; i++) { T d = x[i] - mu; s += d * d; }
-        return s;
     }
 
     private static (T Sum, T CentredDot) SumAndCentredDot<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, T mu) where T : unmanaged, IFloatingPointIeee754<T>
