@@ -123,6 +123,8 @@ public static class SafeTensors
                 continue;
             }
             var (name, dtype, shape, begin, end) = ParseEntry(sourceName, prop, dataLength);
+            if (entries.Any(e => e.Name == name))
+                throw new InvalidDataException($"{sourceName}: tensor '{name}' appears twice in the header");
             entries.Add(new Entry(name, dtype, shape, begin, end));
         }
         return new Header(entries, metadata, dataStart);

@@ -28,9 +28,7 @@ public static class StateDict
     public static void Load<T>(Module<T> model, IReadOnlyDictionary<string, SafeTensor> state, bool strict = true)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var targets = model.NamedParameters().Select(p => (p.Name, Value: p.Parameter.Value))
-            .Concat(model.NamedBuffers()).ToList();
-        var norms = model.Modules().OfType<BatchNorm2d<T>>().ToDictionary(b => $"{b.Name}.num_batches_tracked");
+        var (targets, norms) = Targets(model);
         CheckNames(targets.Select(t => t.Name).ToHashSet(), state.Keys, norms.Keys, strict);
         foreach (var (name, value) in targets)
         {
@@ -55,8 +53,7 @@ public static class StateDict
         using var stream = File.OpenRead(path);
         var header = SafeTensors.ReadHeader(stream, path);
         var byName = header.Entries.ToDictionary(e => e.Name);
-        var targets = model.NamedParameters().Select(p => (p.Name, Value: p.Parameter.Value)).Concat(model.NamedBuffers()).ToList();
-        var norms = model.Modules().OfType<BatchNorm2d<T>>().ToDictionary(b => $"{b.Name}.num_batches_tracked");
+        var (targets, norms) = Targets(model);
         CheckNames(targets.Select(t => t.Name).ToHashSet(), byName.Keys, norms.Keys, strict);
         foreach (var (name, value) in targets)
         {
@@ -85,6 +82,12 @@ public static class StateDict
             }
         model.StateChanged();
     }
+
+    /// <summary>Every tensor a state dict must fill, by name, and the BN layers by their num_batches_tracked key.</summary>
+    private static (List<(string Name, Tensor<T> Value)> Targets, Dictionary<string, BatchNorm2d<T>> Norms) Targets<T>(Module<T> model)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        (model.NamedParameters().Select(p => (p.Name, p.Parameter.Value)).Concat(model.NamedBuffers()).ToList(),
+         model.Modules().OfType<BatchNorm2d<T>>().ToDictionary(b => $"{b.Name}.num_batches_tracked"));
 
     private static void CheckNames(HashSet<string> known, IEnumerable<string> present, IEnumerable<string> optional, bool strict)
     {

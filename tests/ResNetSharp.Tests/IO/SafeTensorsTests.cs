@@ -60,6 +60,7 @@ public class SafeTensorsTests : IDisposable
     [InlineData("{\"w\":{\"dtype\":\"Q7\",\"shape\":[2],\"data_offsets\":[0,8]}}", "unsupported dtype 'Q7'")]
     [InlineData("{\"w\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", "invalid dimension")]
     [InlineData("{\"w\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", "malformed entry")]
+    [InlineData("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", "appears twice")]
     public void CorruptHeadersGetClearErrors(string header, string expected)
     {
         string path = Path_("c.safetensors");

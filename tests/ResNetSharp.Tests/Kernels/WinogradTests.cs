@@ -1,6 +1,6 @@
 using ResNetSharp.Kernels;
 using ResNetSharp.Kernels.Packed;
-using ResNetSharp.Kernels.Reference;
+using ResNetSharp.Tests.Support;
 
 namespace ResNetSharp.Tests.Kernels;
 
@@ -22,11 +22,7 @@ public unsafe class WinogradTests
         float[] R(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         var x = R(batch * g.InImage); var wt = R(g.WeightSize); var bias = R(oc); var scale = R(oc); var residual = R(batch * g.OutImage);
 
-        var wScaled = new float[wt.Length];
-        for (int o = 0; o < oc; o++) for (int i = 0; i < g.PatchSize; i++) wScaled[o * g.PatchSize + i] = wt[o * g.PatchSize + i] * scale[o];
-        var yRef = new float[batch * g.OutImage];
-        Conv2dReference.Forward<float>(g, batch, x, wScaled, bias, yRef);
-        for (int i = 0; i < yRef.Length; i++) yRef[i] = Math.Max(0, yRef[i] + residual[i]);
+        var yRef = FusedConvReference.Compute(g, batch, x, wt, scale, bias, residual);
 
         var xNhwc = new float[x.Length]; NhwcConv.ToNhwc(x, xNhwc, batch, ic, h, w);
         var rNhwc = new float[residual.Length]; NhwcConv.ToNhwc(residual, rNhwc, batch, oc, h, w);
