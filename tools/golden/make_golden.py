@@ -539,24 +539,90 @@ def make_det_check():
 
 
 # ----------------------------------------------------------------------------------------------------------------------
+# Optimisers and learning-rate schedules
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def make_optimizer_fixtures():
+    """AdamW and SGD trajectories in float64 (one parameter group that decays everything, and two groups that leave the
+    bias out of the decay), and the learning rates of torch's schedulers stepped as ResNetSharp's trainer steps them."""
+    torch.set_default_dtype(torch.float64)
+    g = gen(901)
+    w0, b0 = torch.randn(4, 3, generator=g), torch.randn(4, generator=g)
+    grads = [(torch.randn(4, 3, generator=g), torch.randn(4, generator=g)) for _ in range(3)]
+    t = {"w0": w0, "b0": b0}
+    for k, (gw, gb) in enumerate(grads):
+        t[f"gw{k}"], t[f"gb{k}"] = gw, gb
+
+    def run(name, make):
+        for groups in ("all", "weights"):
+            w, b = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
+            opt = make([{"params": [w]}, {"params": [b], "weight_decay": 0.0}] if groups == "weights" else [w, b])
+            for k, (gw, gb) in enumerate(grads):
+                w.grad, b.grad = gw.clone(), gb.clone()
+                opt.step()
+                t[f"{name}_{groups}_w{k}"], t[f"{name}_{groups}_b{k}"] = w.detach().clone(), b.detach().clone()
+
+    run("adamw", lambda p: torch.optim.AdamW(p, lr=0.01, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1))
+    run("sgd", lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01))
+    torch.set_default_dtype(torch.float32)
+
+    # Schedules: base lr 0.1, 4 steps per epoch, 8 epochs. Step and multi-step are stepped once an epoch,
+    # cosine (with and without linear warm-up) once a step, as the trainer does.
+    spe, epochs = 4, 8
+    total = spe * epochs
+
+    def lrs(make, per_step):
+        p = torch.nn.Parameter(torch.zeros(1))
+        opt = torch.optim.SGD([p], lr=0.1)
+        sched = make(opt)
+        out = []
+        for step in range(total):
+            out.append(opt.param_groups[0]["lr"])
+            opt.step()
+            if per_step or (step + 1) % spe == 0:
+                sched.step()
+        return torch.tensor(out, dtype=torch.float64)
+
+    S = torch.optim.lr_scheduler
+    t["lr_step"] = lrs(lambda o: S.StepLR(o, step_size=3, gamma=0.5), False)
+    t["lr_multistep"] = lrs(lambda o: S.MultiStepLR(o, milestones=[2, 5], gamma=0.1), False)
+    t["lr_cosine"] = lrs(lambda o: S.CosineAnnealingLR(o, T_max=total, eta_min=0.001), True)
+    warm = 2 * spe
+    t["lr_warmup_cosine"] = lrs(lambda o: S.SequentialLR(o, [S.LinearLR(o, start_factor=0.1, total_iters=warm),
+                                                              S.CosineAnnealingLR(o, T_max=total - warm)], milestones=[warm]), True)
+    t = {k: v.detach().numpy() for k, v in t.items()}  # float64 on purpose: stored as F64
+    save("optimizers.safetensors", t,
+         "float64 AdamW(lr=0.01, betas=(0.9,0.999), eps=1e-8, wd=0.1) and SGD(lr=0.1, momentum=0.9, nesterov, wd=0.01) "
+         "3 steps on w (4x3) and b (4) with grads gw{k}, gb{k}; groups 'all' decays both, 'weights' gives b weight_decay 0. "
+         "lr_*: learning rate before each of 32 steps (4 per epoch): StepLR(3, 0.5) and MultiStepLR([2,5], 0.1) stepped per epoch, "
+         "CosineAnnealingLR(T_max=32, eta_min=0.001) and LinearLR(0.1, 8) then CosineAnnealingLR(T_max=24) per step",
+         steps_per_epoch=spe, epochs=epochs)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+GROUPS = {
+    "det": make_det_check, "conv": make_conv_fixtures, "bn": make_bn_fixtures, "relu": make_relu_fixture,
+    "pool": make_pool_fixtures, "linear": make_linear_fixture, "add": make_add_fixture,
+    "cross_entropy": make_cross_entropy_fixtures, "shortcut": make_shortcut_fixture, "optimizers": make_optimizer_fixtures,
+    "resnet20": make_resnet20_fixtures, "torchvision": make_torchvision_fixtures,
+}
 
 
 def main() -> int:
+    """make_golden.py [GROUP ...]: every fixture group, or only those named (see GROUPS)."""
     os.makedirs(OUT_DIR, exist_ok=True)
     print(f"torch {TORCH_VERSION}, torchvision {TORCHVISION_VERSION}, writing to {OUT_DIR}")
-    print("det check:")
-    make_det_check()
-    make_conv_fixtures()
-    make_bn_fixtures()
-    make_relu_fixture()
-    make_pool_fixtures()
-    make_linear_fixture()
-    make_add_fixture()
-    make_cross_entropy_fixtures()
-    make_shortcut_fixture()
-    print("models:")
-    make_resnet20_fixtures()
-    make_torchvision_fixtures()
+    chosen = sys.argv[1:] or list(GROUPS)
+    unknown = [c for c in chosen if c not in GROUPS]
+    if unknown:
+        print(f"unknown groups {unknown}; valid: {list(GROUPS)}")
+        return 2
+    for name in chosen:
+        print(f"{name}:")
+        GROUPS[name]()
 
     verify_round_trip()
     total = 0
@@ -568,7 +634,8 @@ def main() -> int:
         shown = names if len(names) <= 16 else names[:8] + [f"... ({len(names)} tensors)"]
         print(f"  {filename:36s} {size:9d} B  {', '.join(shown)}")
     print(f"total {total} bytes in {len(WRITTEN)} files")
-    assert total < 3_000_000, "fixtures too big"
+    if chosen == list(GROUPS):
+        assert total < 3_000_000, "fixtures too big"
     return 0
 
 

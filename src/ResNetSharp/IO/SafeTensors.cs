@@ -175,25 +175,13 @@ public static class SafeTensors
         json.CopyTo(headerBytes, 0);
         headerBytes.AsSpan(json.Length).Fill((byte)' ');
 
-        string full = Path.GetFullPath(path);
-        string temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
+        AtomicFile.Write(path, fs =>
         {
-            using (var fs = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
-            {
-                Span<byte> len = stackalloc byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)headerBytes.Length);
-                fs.Write(len);
-                fs.Write(headerBytes);
-                foreach (var (_, t) in list) fs.Write(t.Data);
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(temp); } catch (IOException) { }
-            throw;
-        }
+            Span<byte> len = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)headerBytes.Length);
+            fs.Write(len);
+            fs.Write(headerBytes);
+            foreach (var (_, t) in list) fs.Write(t.Data);
+        });
     }
 }

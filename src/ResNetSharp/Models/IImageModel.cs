@@ -35,6 +35,10 @@ public sealed class ResNetImageModel : IImageModel
     public ModelMetadata Metadata { get; }
     public bool HasClassifier => true;
     public int FeatureSize => _model.Fc.InFeatures;
-    public Tensor<float> Logits(Tensor<float> batch) => _model.Forward(batch);
-    public Tensor<float> Features(Tensor<float> batch) => _model.ForwardFeatures(batch);
+    // The wrapped model may have been switched to training mode since (a trainer evaluating between epochs):
+    // evaluating in training mode would use batch statistics and overwrite the BN running statistics.
+    public Tensor<float> Logits(Tensor<float> batch) { EnsureEval(); return _model.Forward(batch); }
+    public Tensor<float> Features(Tensor<float> batch) { EnsureEval(); return _model.ForwardFeatures(batch); }
+
+    private void EnsureEval() { if (_model.IsTraining) _model.Eval(); }
 }

@@ -8,10 +8,10 @@ namespace ResNetSharp.Training;
 /// Stochastic gradient descent with momentum, as torch.optim.SGD (dampening 0):
 /// g ← ∇ + wd·p; on the first step buf ← g, then buf ← μ·buf + g; p ← p − lr·(nesterov ? g + μ·buf : buf).
 /// </summary>
-public sealed class Sgd<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed class Sgd<T> : IOptimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly List<(Parameter<T> Parameter, Tensor<T> Momentum, bool Decay)> _state = [];
-    private bool _started;
+    private long _steps;
 
     /// <param name="parameters">The parameters to update.</param>
     /// <param name="learningRate">lr; may be changed between steps by a schedule.</param>
@@ -31,13 +31,20 @@ public sealed class Sgd<T> where T : unmanaged, IFloatingPointIeee754<T>
             _state.Add((p, new Tensor<T>(p.Value.ShapeArray), decayNormAndBias || p.Role == ParameterRole.Weight));
     }
 
+    public string Name => "sgd";
     public double LearningRate { get; set; }
+    public long StepCount => _steps;
     public double Momentum { get; }
     public double WeightDecay { get; }
     public bool Nesterov { get; }
 
     /// <summary>The momentum buffers, in parameter order (the optimiser state a checkpoint saves).</summary>
     public IEnumerable<Tensor<T>> MomentumBuffers => _state.Select(s => s.Momentum);
+
+    public IReadOnlyList<(string Name, Tensor<T> Value)> StateTensors =>
+        Momentum == 0 ? [] : [.. _state.Select((s, i) => ($"{i}.momentum_buffer", s.Momentum))];
+
+    public void RestoreStepCount(long steps) => _steps = steps >= 0 ? steps : throw new ArgumentOutOfRangeException(nameof(steps));
 
     public void Step()
     {
@@ -51,12 +58,12 @@ public sealed class Sgd<T> where T : unmanaged, IFloatingPointIeee754<T>
                 T d = g[i] + wd * w[i];
                 if (Momentum != 0)
                 {
-                    b[i] = _started ? mu * b[i] + d : d;
+                    b[i] = _steps > 0 ? mu * b[i] + d : d;
                     d = Nesterov ? d + mu * b[i] : b[i];
                 }
                 w[i] -= lr * d;
             }
         }
-        _started = true;
+        _steps++;
     }
 }

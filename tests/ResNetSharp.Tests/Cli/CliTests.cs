@@ -66,12 +66,21 @@ public class CliTests
     }
 
     [Fact]
-    public void DemoPrintsSummaryAndForwardPass()
+    public void DemoTrainsEvaluatesAndClassifies()
     {
-        var r = Support.Cli.Run("demo");
-        Assert.True(r.ExitCode == 0, r.Stderr);
-        Assert.Contains("resnet20", r.Stdout);
-        Assert.Contains("forward pass", r.Stdout);
+        string dir = Path.Combine(Path.GetTempPath(), $"resnetsharp-demo-{Guid.NewGuid():N}");
+        try
+        {
+            var r = Support.Cli.Run("demo", "--epochs", "1", "--train-images", "256", "--out", dir);
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            Assert.Contains("training resnet20", r.Stdout);
+            Assert.Contains("confusion matrix", r.Stdout);
+            Assert.Contains("true label", r.Stdout);
+            Assert.Equal(8, r.Stdout.Split('\n').Count(l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^\s+\d+\s{3}\S.*%")));
+            foreach (var f in new[] { "model.safetensors", "best.safetensors", "checkpoint.safetensors", "metrics.csv", "metrics.jsonl", "curves.png" })
+                Assert.True(File.Exists(Path.Combine(dir, f)), $"{f} missing from the demo's run folder");
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
     }
 
     [Theory]

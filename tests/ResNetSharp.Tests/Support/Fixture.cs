@@ -33,7 +33,7 @@ public sealed class Fixture
     public Tensor<double> Double(string key)
     {
         var t = Raw(key);
-        return Tensor<double>.FromArray(t.ToFloat32().Select(v => (double)v).ToArray(), t.Shape);
+        return Tensor<double>.FromArray(t.ToFloat64(), t.Shape);  // F64 fixtures keep their precision
     }
 
     public int[] Ints(string key) => Raw(key).ToInt64().Select(v => checked((int)v)).ToArray();
