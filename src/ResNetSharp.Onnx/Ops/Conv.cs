@@ -74,7 +74,7 @@ internal sealed class WindowSpec
 internal static partial class OpSet
 {
     /// <summary>
-    /// Conv (2-D): X (N,C,H,W), W (M,C/group,kH,kW), B (M). Ungrouped, undilated convolutions with equal strides run
+    /// Conv (2-D): X (N,C,H,W), W (M,C/group,kH,kW), B (M). Ungrouped, undilated square convolutions with equal strides run
     /// on ResNetSharp's packed convolution kernel (after an explicit copy with padding when the pads are unequal);
     /// the rest as im2col and our GEMM per group.
     /// </summary>
@@ -99,7 +99,7 @@ internal static partial class OpSet
             var ax = spec.Resolve(h, wd, kh, kw);
             var xs = x.Float($"{a.Where}: X"); var ws = w.Float($"{a.Where}: W"); var bs = b?.Float($"{a.Where}: B");
             var y = Value.Floats([n, m, ax[0].Out, ax[1].Out]);
-            bool plain = group == 1 && ax[0].Dilation == 1 && ax[1].Dilation == 1 && ax[0].Stride == ax[1].Stride;
+            bool plain = group == 1 && kh == kw && ax[0].Dilation == 1 && ax[1].Dilation == 1 && ax[0].Stride == ax[1].Stride;
             if (plain)
             {
                 int p = ax[0].PadBegin;

@@ -1,0 +1,111 @@
+using ResNetSharp.IO;
+using ResNetSharp.Models;
+using ResNetSharp.NN;
+using ResNetSharp.Onnx.Tests.Support;
+using ResNetSharp.Tensors;
+
+namespace ResNetSharp.Onnx.Tests;
+
+/// <summary>Models exported by <see cref="OnnxExporter"/>, run by ONNX Runtime and by our importer, against our native forward.</summary>
+public class ExportTests
+{
+    /// <summary>A model with non-trivial BN statistics and affine parameters, so that no BN is an identity.</summary>
+    internal static ResNet<float> Randomised(string arch, ResNetOptions? options = null, int seed = 7)
+    {
+        var model = ResNets.Create(arch, options ?? new ResNetOptions { Seed = seed });
+        var rng = new Random(seed);
+        foreach (var bn in model.Modules().OfType<BatchNorm2d<float>>())
+        {
+            foreach (ref float v in bn.RunningMean.Span) v = (float)(rng.NextDouble() * 0.2 - 0.1);
+            foreach (ref float v in bn.RunningVar.Span) v = (float)(0.5 + rng.NextDouble());
+            foreach (ref float v in bn.Weight.Value.Span) v = (float)(0.5 + rng.NextDouble() * 0.5);
+            foreach (ref float v in bn.Bias.Value.Span) v = (float)(rng.NextDouble() * 0.2 - 0.1);
+        }
+        model.StateChanged();
+        model.Eval();
+        return model;
+    }
+
+    [Theory]
+    [InlineData("resnet18", 13, 2, 3, 64, 80)]
+    [InlineData("resnet50", 13, 1, 3, 96, 64)]
+    [InlineData("resnet18", 9, 1, 3, 48, 48)]
+    [InlineData("resnet20", 13, 3, 3, 32, 32)]
+    [InlineData("resnet20", 7, 2, 3, 32, 40)]
+    [InlineData("resnet20", 21, 1, 3, 32, 32)]
+    public void Exported_model_runs_in_onnx_runtime_and_our_importer_like_the_native_model(string arch, int opset, int n, int c, int h, int w)
+    {
+        var model = Randomised(arch);
+        var x = Ort.Random(11, n, c, h, w);
+        var native = model.Forward(x).Clone();
+        var bytes = OnnxExporter.ToBytes(model, ModelMetadata.For(model), opset);
+
+        var ort = Ort.Run(bytes, x);
+        Ort.AssertClose(ort, native, $"{arch} opset {opset}: ONNX Runtime vs native");
+        var ours = OnnxGraph.FromBytes(bytes, arch).Run(x);
+        Ort.AssertClose(ours, ort, $"{arch} opset {opset}: our import vs ONNX Runtime");
+    }
+
+    [Fact]
+    public void Batch_dimension_is_dynamic()
+    {
+        var model = Randomised("resnet18");
+        var bytes = OnnxExporter.ToBytes(model, ModelMetadata.For(model));
+        foreach (int n in new[] { 1, 3 })
+        {
+            var x = Ort.Random(n, n, 3, 64, 64);
+            Ort.AssertClose(Ort.Run(bytes, x), model.Forward(x).Clone(), $"batch {n}");
+        }
+    }
+
+    [Fact]
+    public void Round_trip_through_onnx_keeps_weights_metadata_and_outputs()
+    {
+        using var dir = new Paths.TempDir();
+        var model = Randomised("resnet18", new ResNetOptions { NumClasses = 5, Seed = 3 });
+        var labels = new[] { "a", "b", "c", "d", "e" };
+        var metadata = ModelMetadata.For(model, labels, Preprocessing.ImageNet);
+        string path = dir.File("m.onnx");
+        OnnxExporter.Export(model, metadata, path);
+        Assert.True(OnnxImporter.HasResNetMetadata(path));
+
+        var (back, meta) = OnnxImporter.ToResNet(path);
+        Assert.Equal("resnet18", meta.Architecture);
+        Assert.Equal(labels, meta.Labels);
+        Assert.Equal(224, meta.Preprocess!.Height);
+        back.Eval();
+        var x = Ort.Random(5, 2, 3, 64, 64);
+        var expected = model.Forward(x).Clone();
+        var actual = back.Forward(x);
+        Assert.Equal(expected.Span.ToArray(), actual.Span.ToArray());
+
+        var image = OnnxImageModel.Load(path);
+        Assert.True(image.HasClassifier);
+        Assert.Equal(512, image.FeatureSize);
+        Assert.Equal(labels, image.Metadata.Labels);
+        Ort.AssertClose(image.Logits(x), expected, "OnnxImageModel logits");
+        Ort.AssertClose(image.Features(x), model.ForwardFeatures(x).Clone(), "OnnxImageModel features");
+    }
+
+    [Fact]
+    public void Importing_a_foreign_onnx_file_as_native_names_what_is_missing()
+    {
+        using var dir = new Paths.TempDir();
+        string path = dir.File("plain.onnx");
+        File.WriteAllBytes(path, Graphs.Single("Relu", 13, [[1, 2]]));
+        var e = Assert.Throws<InvalidDataException>(() => OnnxImporter.ToResNet(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains("no ResNetSharp metadata", e.Message);
+    }
+
+    [Fact]
+    public void Export_is_atomic_and_rejects_unknown_opsets()
+    {
+        using var dir = new Paths.TempDir();
+        var model = ResNets.Create("resnet20");
+        Assert.Throws<ArgumentException>(() => OnnxExporter.Export(model, ModelMetadata.For(model), dir.File("x.onnx"), opset: 6));
+        Assert.Empty(Directory.GetFiles(dir.Path));
+        OnnxExporter.Export(model, ModelMetadata.For(model), dir.File("x.onnx"));
+        Assert.Equal(["x.onnx"], Directory.GetFiles(dir.Path).Select(Path.GetFileName));
+    }
+}
