@@ -234,11 +234,15 @@ public sealed class OnnxGraph
                 if (input.Length > 0 && !defined.Contains(input))
                     throw new InvalidDataException($"{where}: input '{input}' is not a graph input, an initializer or the output of an earlier node");
             var op = OpSet.Compile(n, Opset, where);
-            if (n.OpType == "Constant")
+            if (n.Input.All(input => input.Length == 0 || _constants.ContainsKey(input)))
             {
-                // Evaluated now: a Constant is a value, not work.
-                var v = op([]);
-                if (n.Output.Count > 0 && n.Output[0].Length > 0) { _constants[n.Output[0]] = v[0]; defined.Add(n.Output[0]); }
+                // Constant folding: a node of constants only (Constant itself, the shape arithmetic of exported pads) is
+                // evaluated once here.
+                Value[] v;
+                try { v = op(n.Input.Select(input => input.Length == 0 ? null : _constants[input]).ToArray()); }
+                catch (InvalidDataException e) when (!e.Message.StartsWith(where, StringComparison.Ordinal)) { throw new InvalidDataException($"{where}: {e.Message}", e); }
+                for (int o = 0; o < n.Output.Count && o < v.Length; o++)
+                    if (n.Output[o].Length > 0) { _constants[n.Output[o]] = v[o]; defined.Add(n.Output[o]); }
                 continue;
             }
             var step = new Step(n, where, n.Input.ToArray(), n.Output.ToArray(), op);

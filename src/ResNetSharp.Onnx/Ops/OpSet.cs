@@ -17,7 +17,8 @@ internal static partial class OpSet
     {
         "Conv", "BatchNormalization", "Relu", "Add", "Sum", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten",
         "Reshape", "Gemm", "MatMul", "Softmax", "Pad", "Identity", "Constant", "Sub", "Mul", "Div", "Split", "Concat",
-        "Slice", "Dropout",
+        // Beyond the ResNet list: what PyTorch's export of F.pad (CIFAR option-A shortcuts) and dropout produce.
+        "Slice", "Dropout", "ConstantOfShape", "Transpose", "Cast",
     };
 
     /// <summary>Whether the node's operator (and domain) is one this executor runs.</summary>
@@ -50,6 +51,9 @@ internal static partial class OpSet
             "Split" => Split(a, opset, node.Output.Count),
             "Concat" => Concat(a),
             "Slice" => Slice(a, opset),
+            "ConstantOfShape" => ConstantOfShape(a),
+            "Transpose" => Transpose(a),
+            "Cast" => Cast(a),
             _ => throw new InvalidDataException($"{where}: operator {node.OpType} is not supported"),
         };
     }
