@@ -7,6 +7,8 @@ root.Subcommands.Add(SummaryCommand.Create());
 root.Subcommands.Add(ForwardCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(ConvertCommand.Create());
+root.Subcommands.Add(InferCommand.Create());
 
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
