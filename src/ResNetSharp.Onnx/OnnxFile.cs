@@ -47,9 +47,7 @@ internal static class OnnxFile
             throw new InvalidDataException($"{what} keeps its data in an external file, which is not supported");
         if (t.Segment is not null) throw new InvalidDataException($"{what} is segmented, which is not supported");
         var dims = t.Dims.ToArray();
-        int[] shape;
-        try { shape = Value.ToShape(dims, what); }
-        catch (InvalidDataException e) { throw new InvalidDataException(e.Message); }
+        int[] shape = Value.ToShape(dims, what);
         int count = Value.Count(shape);
         var raw = t.RawData;
         bool hasRaw = t.HasRawData;

@@ -75,7 +75,8 @@ internal sealed class Value
             if (dims[i] < 0 || dims[i] > int.MaxValue) throw new InvalidDataException($"{what}: invalid dimension {dims[i]} in ({string.Join(", ", dims.ToArray())})");
             s[i] = (int)dims[i];
         }
-        Count(s);
+        try { Count(s); }
+        catch (InvalidDataException e) { throw new InvalidDataException($"{what}: {e.Message}"); }
         return s;
     }
 
