@@ -40,7 +40,7 @@ internal static class ConvertCommand
                     throw new CliException($"{input}: the file holds a {metadata.Architecture}, not a {a}", ExitCodes.Failure);
             }
             else
-                (resnet, metadata) = ModelFile.Load(input, a);
+                (resnet, metadata) = ModelLoading.LoadNative(input, a);
 
             if (outExt == ".onnx") OnnxExporter.Export(resnet, metadata, outPath, op);
             else ModelFile.Save(resnet, metadata, outPath);

@@ -31,8 +31,19 @@ internal static class ModelLoading
         }
         if (architecture is not null && !ResNets.Architectures.Contains(architecture))
             throw new CliException($"unknown architecture '{architecture}'; valid: {string.Join(", ", ResNets.Architectures)}");
-        var (resnet, metadata) = ModelFile.Load(path, architecture);
+        var (resnet, metadata) = LoadNative(path, architecture);
         return new ResNetImageModel(resnet, metadata);
+    }
+
+    /// <summary><see cref="ModelFile.Load"/>, with every error naming the file (a state dict of another depth says which entries miss).</summary>
+    public static (ResNet<float> Model, ModelMetadata Metadata) LoadNative(string path, string? architecture)
+    {
+        try { return ModelFile.Load(path, architecture); }
+        catch (InvalidDataException e) when (!e.Message.StartsWith(path, StringComparison.Ordinal))
+        {
+            string what = architecture is null ? "" : $" as a {architecture}";
+            throw new InvalidDataException($"{path}: cannot load{what}: {e.Message}", e);
+        }
     }
 
     /// <summary>

@@ -64,6 +64,9 @@ public class CliTests
         File.WriteAllText(dir.File("junk.onnx"), "this is not a model");
         Npy.Write(dir.File("wrong.npy"), new Tensor<float>(1, 4, 32, 32));
         File.WriteAllBytes(dir.File("short.npy"), File.ReadAllBytes(good)[..200]);
+        var r18 = ResNets.Create("resnet18", new ResNetOptions { NumClasses = 3 });
+        SafeTensors.Write(dir.File("r18.safetensors"), StateDict.From(r18));
+        File.WriteAllBytes(dir.File("cut.safetensors"), File.ReadAllBytes(dir.File("r18.safetensors"))[..50000]);
 
         (string[] Args, int Code, string Expect)[] cases =
         [
@@ -73,6 +76,9 @@ public class CliTests
             (["infer", "--model", onnx, "--input", dir.File("wrong.npy"), "--output", dir.File("y.npy")], 1, "does not fit the model"),
             (["infer", "--model", onnx, "--input", dir.File("short.npy"), "--output", dir.File("y.npy")], 1, "short.npy"),
             (["convert", "--model", onnx, "--out", dir.File("x.safetensors")], 1, "no ResNetSharp metadata"),
+            (["convert", "--model", dir.File("r18.safetensors"), "--arch", "resnet34", "--out", dir.File("x.onnx")], 1, "r18.safetensors: cannot load as a resnet34: missing"),
+            (["infer", "--model", dir.File("r18.safetensors"), "--input", good, "--output", dir.File("y.npy")], 1, "name its architecture (--arch)"),
+            (["infer", "--model", dir.File("cut.safetensors"), "--arch", "resnet18", "--input", good, "--output", dir.File("y.npy")], 1, "cut.safetensors: tensor"),
             (["convert", "--model", onnx, "--out", dir.File("x.bin")], 2, "must be .onnx or .safetensors"),
             (["convert", "--model", good, "--out", dir.File("x.onnx"), "--arch", "resnet9000"], 2, "unknown architecture"),
         ];

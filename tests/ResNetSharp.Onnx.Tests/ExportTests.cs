@@ -46,6 +46,32 @@ public class ExportTests
         Ort.AssertClose(ours, ort, $"{arch} opset {opset}: our import vs ONNX Runtime");
     }
 
+    public static TheoryData<string, int, int, int> Variants => new()
+    {
+        { "plain20", 0, 3, 32 },                 // no shortcuts
+        { "resnet18-small-stem-gray", 1, 1, 28 }, // 3x3 stem, no max pool, one input channel
+        { "resnet50-stride-on-1x1", 2, 3, 64 },   // the paper's bottleneck stride
+        { "resnet34-6-classes", 3, 3, 48 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void Model_variants_export_and_round_trip(string name, int which, int channels, int size)
+    {
+        var model = which switch
+        {
+            0 => Randomised("plain20"),
+            1 => Randomised("resnet18", new ResNetOptions { InChannels = 1, SmallInputStem = true, NumClasses = 10, Seed = 2 }),
+            2 => Randomised("resnet50", new ResNetOptions { StrideOnFirst1x1 = true, NumClasses = 20, Seed = 4 }),
+            _ => Randomised("resnet34", new ResNetOptions { NumClasses = 6, Seed = 9 }),
+        };
+        var x = Ort.Random(which, 2, channels, size, size + 8);
+        var native = model.Forward(x).Clone();
+        var bytes = OnnxExporter.ToBytes(model, ModelMetadata.For(model));
+        Ort.AssertClose(Ort.Run(bytes, x), native, $"{name}: ONNX Runtime vs native");
+        Ort.AssertClose(OnnxGraph.FromBytes(bytes, name).Run(x), native, $"{name}: our import vs native");
+    }
+
     [Fact]
     public void Batch_dimension_is_dynamic()
     {
