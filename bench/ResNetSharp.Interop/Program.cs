@@ -38,6 +38,26 @@ foreach (var onnx in Directory.GetFiles(dir, "*.onnx").OrderBy(f => ArchOrder(f)
         Console.WriteLine($"| {Path.GetFileName(onnx)} | {string.Join("x", x.ShapeArray)} | {d:E2} | {s:F3} | {d / s:E2} | {dt / st:E2} | {oursS:F2} | {ortS:F2} |{(ok ? "" : " FAIL")}");
     }
 }
+// The PyTorch ONNX files mapped onto native models (OnnxImporter.ToResNet, what `resnet convert` does), against torch.
+Console.WriteLine();
+Console.WriteLine("| ONNX mapped to native | input | native vs torch: max abs diff | scale max\\|torch\\| | diff / scale |");
+Console.WriteLine("| --- | --- | ---: | ---: | ---: |");
+foreach (var onnx in Directory.GetFiles(dir, "*_opset13.onnx").OrderBy(f => ArchOrder(f)))
+{
+    string arch = Path.GetFileNameWithoutExtension(onnx).Split('_')[0];
+    var (mapped, meta) = OnnxImporter.ToResNet(onnx);
+    if (meta.Architecture != arch) { failures++; Console.WriteLine($"| {Path.GetFileName(onnx)} | mapped to {meta.Architecture} | | | | FAIL"); continue; }
+    mapped.Eval();
+    foreach (var key in new[] { "a", "b" })
+    {
+        var x = Npy.Read(Path.Combine(dir, $"{arch}.{key}.input.npy"));
+        var torch = Npy.Read(Path.Combine(dir, $"{arch}.{key}.torch.npy"));
+        var (d, s) = Diff(mapped.Forward(x).Clone(), torch);
+        bool ok = d <= 1e-4 * s;
+        if (!ok) failures++;
+        Console.WriteLine($"| {Path.GetFileName(onnx)} → {meta.Architecture} | {string.Join("x", x.ShapeArray)} | {d:E2} | {s:F3} | {d / s:E2} |{(ok ? "" : " FAIL")}");
+    }
+}
 // The torchvision state dicts, loaded as native models (bare safetensors + architecture), against torch.
 Console.WriteLine();
 Console.WriteLine("| state dict | input | native vs torch: max abs diff | scale max\\|torch\\| | diff / scale |");

@@ -181,23 +181,26 @@ public static class OnnxExporter
     }
 }
 
-/// <summary>Reads ONNX files that ResNetSharp exported back into native models.</summary>
+/// <summary>Reads ONNX ResNets back into native models.</summary>
 public static class OnnxImporter
 {
-    /// <summary>Whether the file carries ResNetSharp metadata (so <see cref="ToResNet"/> can rebuild it).</summary>
+    /// <summary>Whether the file carries ResNetSharp metadata (written by <see cref="OnnxExporter"/>).</summary>
     public static bool HasResNetMetadata(string path) =>
         OnnxFile.Read(path).MetadataProps.Any(p => p.Key == ModelFile.MetadataKey);
 
     /// <summary>
-    /// The native model and metadata of an ONNX file written by <see cref="OnnxExporter"/>: the architecture from its
-    /// metadata, every parameter and BN statistic from the initializer of the same state-dict name, shapes checked.
+    /// The native model and metadata of an ONNX file: one written by <see cref="OnnxExporter"/> (architecture from its
+    /// metadata, every parameter and BN statistic from the initializer of the same state-dict name), or a
+    /// torchvision-structured ResNet exported by PyTorch (mapped layer by layer and checked to compute the same).
     /// </summary>
     public static (ResNet<float> Model, ModelMetadata Metadata) ToResNet(string path)
     {
         var proto = OnnxFile.Read(path);
-        var json = proto.MetadataProps.LastOrDefault(p => p.Key == ModelFile.MetadataKey)?.Value
-            ?? throw new InvalidDataException($"{path}: no ResNetSharp metadata, so it cannot become a native model; " +
-                "only ONNX files exported by ResNetSharp convert to safetensors (any ONNX ResNet still runs with OnnxImageModel / resnet infer)");
+        var json = proto.MetadataProps.LastOrDefault(p => p.Key == ModelFile.MetadataKey)?.Value;
+        if (json is null)
+            return TorchvisionMapping.TryMap(OnnxGraph.FromModel(proto, path))
+                ?? throw new InvalidDataException($"{path}: no ResNetSharp metadata, and the graph does not map onto a ResNetSharp architecture " +
+                    "(torchvision layout); it still runs with OnnxImageModel / resnet infer");
         var metadata = ModelMetadata.FromJson(json, path);
         ResNet<float> model;
         try { model = ResNets.Create(metadata.Architecture, metadata.ToOptions()); }

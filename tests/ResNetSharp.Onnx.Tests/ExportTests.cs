@@ -114,14 +114,46 @@ public class ExportTests
     }
 
     [Fact]
-    public void Importing_a_foreign_onnx_file_as_native_names_what_is_missing()
+    public void Importing_a_graph_that_is_no_resnet_names_the_file()
     {
         using var dir = new Paths.TempDir();
         string path = dir.File("plain.onnx");
         File.WriteAllBytes(path, Graphs.Single("Relu", 13, [[1, 2]]));
         var e = Assert.Throws<InvalidDataException>(() => OnnxImporter.ToResNet(path));
         Assert.Contains(path, e.Message);
-        Assert.Contains("no ResNetSharp metadata", e.Message);
+        Assert.Contains("does not map onto a ResNetSharp architecture", e.Message);
+        // resnet8 (one block per stage) has no ResNetSharp architecture.
+        e = Assert.Throws<InvalidDataException>(() => OnnxImporter.ToResNet(Paths.Golden("resnet8_opset9.onnx")));
+        Assert.Contains("does not map", e.Message);
+    }
+
+    [Fact]
+    public void Torch_exported_resnet20_maps_onto_the_native_model()
+    {
+        var (model, metadata) = OnnxImporter.ToResNet(Paths.Golden("resnet20_opset13.onnx"));
+        Assert.Equal("resnet20", metadata.Architecture);
+        Assert.Equal(10, metadata.NumClasses);
+        model.Eval();
+        var x = Npy.Read(Paths.Golden("resnet20_opset13.input.npy"));
+        Ort.AssertClose(model.Forward(x).Clone(), Npy.Read(Paths.Golden("resnet20_opset13.torch.npy")), "native from torch ONNX vs torch");
+    }
+
+    [Fact]
+    public void Graph_with_unfolded_batchnorm_and_no_metadata_maps_back_exactly()
+    {
+        using var dir = new Paths.TempDir();
+        var model = Randomised("resnet18", new ResNetOptions { NumClasses = 4, SmallInputStem = true, InChannels = 1, Seed = 8 });
+        var proto = global::Onnx.ModelProto.Parser.ParseFrom(OnnxExporter.ToBytes(model, ModelMetadata.For(model)));
+        proto.MetadataProps.Clear();
+        string path = dir.File("anonymous.onnx");
+        File.WriteAllBytes(path, Google.Protobuf.MessageExtensions.ToByteArray(proto));
+        var (back, metadata) = OnnxImporter.ToResNet(path);
+        Assert.Equal("resnet18", metadata.Architecture);
+        Assert.True(metadata.SmallInputStem);
+        Assert.Equal(1, metadata.InChannels);
+        var original = StateDict.From(model).Where(p => !p.Key.EndsWith("num_batches_tracked")).ToList();
+        var mapped = StateDict.From(back).ToDictionary(p => p.Key, p => p.Value);
+        foreach (var (name, t) in original) Assert.True(t.Data.AsSpan().SequenceEqual(mapped[name].Data), name);
     }
 
     [Fact]
