@@ -21,6 +21,7 @@ public sealed class OnnxImageModel : IImageModel
     private readonly OnnxGraph _graph;
     private readonly OnnxGraph? _preprocess;
     private readonly string? _featureValue;
+    private readonly string _logitsValue;
     private readonly bool _singleImage;
     private Tensor<float>? _logits, _features;
 
@@ -46,6 +47,8 @@ public sealed class OnnxImageModel : IImageModel
         InputShape = shape;
 
         _featureValue = FindClassifierInput(graph, out var classifier);
+        // A classifier that ends in Softmax gives probabilities; Logits returns the scores before it.
+        _logitsValue = graph.Producer(graph.Outputs[0]) is { OpType: "Softmax" } softmax ? softmax.Input[0] : graph.Outputs[0];
         HasClassifier = _featureValue is not null;
         if (classifier is { } c)
         {
@@ -79,7 +82,7 @@ public sealed class OnnxImageModel : IImageModel
     {
         if (!HasClassifier)
             throw new InvalidOperationException($"{_graph.Source}: this model is a featurizer without a classifier; use Features");
-        var y = RunBatched(batch, _graph.Outputs[0]);
+        var y = RunBatched(batch, _logitsValue);
         if (y.Rank != 2) y = y.Reshape(y.Dim(0), y.Length / Math.Max(1, y.Dim(0)));
         return Keep(ref _logits, y);
     }

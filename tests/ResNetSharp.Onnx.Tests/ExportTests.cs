@@ -73,6 +73,29 @@ public class ExportTests
     }
 
     [Fact]
+    public void A_classifier_ending_in_softmax_gives_logits_and_features()
+    {
+        var model = Randomised("resnet20");
+        var proto = global::Onnx.ModelProto.Parser.ParseFrom(OnnxExporter.ToBytes(model, ModelMetadata.For(model)));
+        proto.MetadataProps.Clear();
+        var g = proto.Graph;
+        g.Node.Add(new global::Onnx.NodeProto { OpType = "Softmax", Name = "probabilities", Input = { OnnxExporter.OutputName }, Output = { "probs" }, Attribute = { Graphs.Int("axis", 1) } });
+        g.Output[0].Name = "probs";
+        using var dir = new Paths.TempDir();
+        string path = dir.File("softmax.onnx");
+        File.WriteAllBytes(path, Google.Protobuf.MessageExtensions.ToByteArray(proto));
+        var image = OnnxImageModel.Load(path);
+        Assert.Equal("onnx", image.Metadata.Architecture);
+        Assert.Equal(10, image.Metadata.NumClasses);
+        Assert.Equal(Preprocessing.ImageNet.Mean, image.Metadata.Preprocess!.Mean);  // symbolic H, W: torchvision's 224 crop
+        var x = Ort.Random(2, 2, 3, 32, 32);
+        Ort.AssertClose(image.Logits(x), model.Forward(x).Clone(), "logits before the softmax");
+        Ort.AssertClose(image.Features(x), model.ForwardFeatures(x).Clone(), "features");
+        var probs = OnnxGraph.Load(path).Run(x);
+        Ort.AssertClose(probs, Ort.Run(path, x), "probabilities");
+    }
+
+    [Fact]
     public void Batch_dimension_is_dynamic()
     {
         var model = Randomised("resnet18");
