@@ -86,6 +86,20 @@ public class MalformedFileTests
     }
 
     [Fact]
+    public void Absurd_window_attributes_are_errors()
+    {
+        var bytes = Graphs.Build(13, [Graphs.Node("MaxPool", ["x0"], ["y0"], Graphs.Ints("kernel_shape", 3, 3), Graphs.Ints("pads", 1L << 40, 0, 1L << 40, 0))], [[1, 1, 8, 8]], []);
+        var graph = OnnxGraph.FromBytes(bytes, "pool.onnx");
+        var e = Assert.Throws<InvalidDataException>(() => graph.Run(Ort.Random(1, 1, 1, 8, 8)));
+        Assert.Contains("pool.onnx: node 'maxpool_node' (MaxPool)", e.Message);
+        Assert.Contains("pads must be within", e.Message);
+
+        var conv = Graphs.Build(13, [Graphs.Node("Conv", ["x0", "w"], ["y0"], Graphs.Ints("strides", 0, 1))], [[1, 1, 8, 8]], [Graphs.Floats("w", [1, 1, 3, 3], 1)]);
+        e = Assert.Throws<InvalidDataException>(() => OnnxGraph.FromBytes(conv, "conv.onnx").Run(Ort.Random(1, 1, 1, 8, 8)));
+        Assert.Contains("stride 0", e.Message);
+    }
+
+    [Fact]
     public void Npy_round_trips_and_reads_float64()
     {
         using var dir = new Paths.TempDir();

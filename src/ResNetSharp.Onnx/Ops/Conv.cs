@@ -40,6 +40,11 @@ internal sealed class WindowSpec
         int[] size = [h, w], k = [kh, kw];
         if (Strides is { Length: not 2 } || Dilations is { Length: not 2 } || Pads is { Length: not 4 })
             throw new InvalidDataException($"{Where}: only 2-D windows are supported (strides, dilations of 2 values, pads of 4)");
+        const long Limit = 1 << 20;  // far beyond any real window; keeps the arithmetic below in range
+        foreach (var list in new[] { Strides, Dilations, Pads })
+            if (list is not null && list.Any(v => v > Limit || v < -Limit))
+                throw new InvalidDataException($"{Where}: strides, dilations and pads must be within ±{Limit}, got ({string.Join(", ", list)})");
+        if (kh > Limit || kw > Limit) throw new InvalidDataException($"{Where}: kernel {kh}x{kw} is too large");
         var axes = new Axis[2];
         for (int i = 0; i < 2; i++)
         {
