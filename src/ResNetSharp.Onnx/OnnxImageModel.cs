@@ -11,8 +11,8 @@ namespace ResNetSharp.Onnx;
 /// <remarks>
 /// Features are the input of the final Gemm/MatMul (the pooled, flattened features of a ResNet classifier), or, for a
 /// graph without one, its output flattened to (N, features). A model whose declared batch dimension is 1 runs a batch
-/// image by image. Metadata: the ResNetSharp metadata stored in the file's metadata_props when present; otherwise
-/// architecture "onnx", with torchvision's ImageNet preprocessing at the declared input size for three-channel models
+/// image by image, others in chunks of 32 images. Metadata: the ResNetSharp metadata stored in the file's
+/// metadata_props when present; otherwise architecture "onnx", with torchvision's ImageNet preprocessing at the declared input size for three-channel models
 /// and, when a preprocessing graph is chained in, raw 0..255 RGB pixels (PixelScale 1, mean 0, std 1), shorter side
 /// resized to the input size and centre-cropped, as ML.NET feeds this featurizer.
 /// </remarks>
@@ -97,18 +97,24 @@ public sealed class OnnxImageModel : IImageModel
     // Outputs are owned by the model until its next call, as IImageModel promises; here each call makes a new tensor.
     private static Tensor<float> Keep(ref Tensor<float>? slot, Tensor<float> t) => slot = t;
 
+    /// <summary>Images per graph run: a batch is split so that no activation nears the per-tensor element cap.</summary>
+    internal const int ChunkImages = 32;
+
     private Tensor<float> RunBatched(Tensor<float> batch, string value)
     {
         if (batch.Rank != 4) throw new ArgumentException($"{_graph.Source}: expected an (N, C, H, W) batch, got {Tensor<float>.ShapeString(batch.Shape)}");
-        if (!_singleImage || batch.N == 1) return RunOne(batch, value);
+        int chunk = _singleImage ? 1 : ChunkImages;
+        if (batch.N <= chunk) return RunOne(batch, value);
         int per = batch.Length / batch.N;
         Tensor<float>? result = null;
-        for (int i = 0; i < batch.N; i++)
+        int outPer = 0;
+        for (int i = 0; i < batch.N; i += chunk)
         {
-            var one = Tensor<float>.FromArray(batch.Span.Slice(i * per, per), 1, batch.C, batch.H, batch.W);
-            var y = RunOne(one, value);
-            if (result is null) { var shape = y.ShapeArray; shape[0] = batch.N; result = new Tensor<float>(shape); }
-            y.Span.CopyTo(result.Span.Slice(i * y.Length, y.Length));
+            int n = Math.Min(chunk, batch.N - i);
+            var part = Tensor<float>.FromArray(batch.Span.Slice(i * per, n * per), n, batch.C, batch.H, batch.W);
+            var y = RunOne(part, value);
+            if (result is null) { var shape = y.ShapeArray; shape[0] = batch.N; result = new Tensor<float>(shape); outPer = y.Length / n; }
+            y.Span.CopyTo(result.Span.Slice(i * outPer, n * outPer));
         }
         return result!;
     }

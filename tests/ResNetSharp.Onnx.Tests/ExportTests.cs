@@ -96,6 +96,17 @@ public class ExportTests
     }
 
     [Fact]
+    public void Large_batches_run_in_chunks_with_the_same_result()
+    {
+        using var dir = new Paths.TempDir();
+        var model = Randomised("resnet20");
+        string path = dir.File("r20.onnx");
+        OnnxExporter.Export(model, ModelMetadata.For(model), path);
+        var x = Ort.Random(4, OnnxImageModel.ChunkImages + 9, 3, 8, 8);
+        Ort.AssertClose(OnnxImageModel.Load(path).Logits(x), model.Forward(x).Clone(), "chunked batch");
+    }
+
+    [Fact]
     public void Batch_dimension_is_dynamic()
     {
         var model = Randomised("resnet18");
