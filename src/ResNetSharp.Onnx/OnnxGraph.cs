@@ -18,6 +18,8 @@ public sealed class OnnxGraph
     private readonly List<Step> _steps = [];
     private readonly Dictionary<string, int> _lastUse = new();
     private readonly Dictionary<string, TypeProto> _inputTypes = new();
+    private readonly BufferPool _pool = new();
+    private HashSet<float[]> _constantArrays = new(ReferenceEqualityComparer.Instance);
 
     private OnnxGraph(ModelProto model, string source)
     {
@@ -51,7 +53,9 @@ public sealed class OnnxGraph
 
         var nodes = graph.Node.ToList();
         FoldBatchNorms(nodes);
-        Compile(nodes);
+        var fusedRelu = FuseRelus(nodes);
+        Compile(nodes, fusedRelu);
+        _constantArrays = new HashSet<float[]>(_constants.Values.Where(v => v.IsFloat).Select(v => v.F!), ReferenceEqualityComparer.Instance);
     }
 
     /// <summary>Where the model came from, for messages (the file path).</summary>
@@ -87,6 +91,9 @@ public sealed class OnnxGraph
     /// <summary>The node that produces <paramref name="value"/>, or null for inputs and constants.</summary>
     internal NodeProto? Producer(string value) => _steps.LastOrDefault(s => s.Outputs.Contains(value))?.Node;
 
+    /// <summary>When set, each run appends (node, operator, milliseconds) per node executed.</summary>
+    public List<(string Node, string OpType, double Milliseconds)>? Profile { get; set; }
+
     /// <summary>Runs the graph on one float input and returns its first output (a new tensor the caller owns).</summary>
     public Tensor<float> Run(Tensor<float> input) => Run(new Dictionary<string, Tensor<float>> { [Inputs[0]] = input }, [Outputs[0]])[Outputs[0]];
 
@@ -97,13 +104,31 @@ public sealed class OnnxGraph
     public Dictionary<string, Tensor<float>> Run(IReadOnlyDictionary<string, Tensor<float>> inputs, IReadOnlyList<string>? wanted = null)
     {
         wanted ??= Outputs;
+        var previousPool = Value.Pool;
+        Value.Pool = _pool;
+        try { return RunPooled(inputs, wanted); }
+        finally { Value.Pool = previousPool; }
+    }
+
+    private Dictionary<string, Tensor<float>> RunPooled(IReadOnlyDictionary<string, Tensor<float>> inputs, IReadOnlyList<string> wanted)
+    {
         var env = new Dictionary<string, Value>(_constants, StringComparer.Ordinal);
+        // How many live names refer to each float array this run made; at zero the array goes back to the pool.
+        var refs = new Dictionary<float[], int>(ReferenceEqualityComparer.Instance);
+        void Retain(Value v) { if (v.F is { } a && !_constantArrays.Contains(a)) refs[a] = refs.GetValueOrDefault(a) + 1; }
+        void Release(Value v)
+        {
+            if (v.F is not { } a || !refs.TryGetValue(a, out int n)) return;
+            if (n > 1) refs[a] = n - 1;
+            else { refs.Remove(a); _pool.Return(a); }
+        }
         foreach (var name in Inputs)
         {
             if (!inputs.TryGetValue(name, out var t))
                 throw new ArgumentException($"{Source}: input '{name}' was not given");
             CheckInput(name, t.Shape);
             env[name] = new Value(t.ShapeArray, t.Span.ToArray());
+            Retain(env[name]);
         }
         var missing = new HashSet<string>(wanted.Where(w => !env.ContainsKey(w)), StringComparer.Ordinal);
         var keep = new HashSet<string>(wanted, StringComparer.Ordinal);
@@ -118,21 +143,26 @@ public sealed class OnnxGraph
                     throw new InvalidDataException($"{s.Where}: input '{s.Inputs[i]}' is not computed by any earlier node");
             }
             Value[] results;
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
             try { results = s.Run(args); }
             catch (InvalidDataException e) when (!e.Message.StartsWith(s.Where, StringComparison.Ordinal))
             {
                 throw new InvalidDataException($"{s.Where}: {e.Message}", e);
             }
+            Profile?.Add((s.Node.Name, s.Node.OpType, System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds));
             for (int o = 0; o < s.Outputs.Length; o++)
             {
                 if (s.Outputs[o].Length == 0) continue;
                 if (o >= results.Length) throw new InvalidDataException($"{s.Where}: output {o} ('{s.Outputs[o]}') is not produced by this importer");
+                if (env.Remove(s.Outputs[o], out var old)) Release(old);
                 env[s.Outputs[o]] = results[o];
+                Retain(results[o]);
                 missing.Remove(s.Outputs[o]);
             }
             foreach (var name in s.Inputs)
-                if (name.Length > 0 && _lastUse.TryGetValue(name, out int last) && last == si && !keep.Contains(name) && !_constants.ContainsKey(name))
-                    env.Remove(name);
+                if (name.Length > 0 && _lastUse.TryGetValue(name, out int last) && last == si && !keep.Contains(name) && !_constants.ContainsKey(name)
+                    && env.Remove(name, out var dead))
+                    Release(dead);
         }
         if (missing.Count > 0) throw new InvalidDataException($"{Source}: no node computes {string.Join(", ", missing.Select(m => $"'{m}'"))}");
         var result = new Dictionary<string, Tensor<float>>();
@@ -141,6 +171,8 @@ public sealed class OnnxGraph
             var v = env[w];
             result[w] = Tensor<float>.FromArray(v.IsFloat ? v.F! : v.L!.Select(l => (float)l).ToArray(), v.Shape);
         }
+        // Copied out: the arrays go back to the pool for the next run.
+        foreach (var v in env.Values) Release(v);
         return result;
     }
 
@@ -223,7 +255,38 @@ public sealed class OnnxGraph
         for (int i = nodes.Count - 1; i >= 0; i--) if (removed.Contains(i)) nodes.RemoveAt(i);
     }
 
-    private void Compile(List<NodeProto> nodes)
+    /// <summary>
+    /// A Relu whose input comes from a Conv, BatchNormalization or Add that feeds nothing else is applied in place to
+    /// that node's output (which the node has just allocated): one pass over memory and one buffer fewer.
+    /// </summary>
+    private HashSet<NodeProto> FuseRelus(List<NodeProto> nodes)
+    {
+        var consumers = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var n in nodes) foreach (var i in n.Input) consumers[i] = consumers.GetValueOrDefault(i) + 1;
+        var outputs = new HashSet<string>(Outputs, StringComparer.Ordinal);
+        var producer = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < nodes.Count; i++) foreach (var o in nodes[i].Output) producer[o] = i;
+        var fused = new HashSet<NodeProto>();
+        var removed = new HashSet<int>();
+        for (int ri = 0; ri < nodes.Count; ri++)
+        {
+            var relu = nodes[ri];
+            if (relu.OpType != "Relu" || relu.Input.Count != 1 || relu.Output.Count != 1) continue;
+            string x = relu.Input[0];
+            if (!producer.TryGetValue(x, out int pi) || consumers.GetValueOrDefault(x) != 1 || outputs.Contains(x)) continue;
+            var p = nodes[pi];
+            if (p.OpType is not ("Conv" or "BatchNormalization" or "Add") || p.Output.Count(o => o.Length > 0) != 1 || p.Output[0] != x || fused.Contains(p)) continue;
+            var merged = p.Clone();
+            merged.Output[0] = relu.Output[0];
+            nodes[pi] = merged;
+            fused.Add(merged);
+            removed.Add(ri);
+        }
+        for (int i = nodes.Count - 1; i >= 0; i--) if (removed.Contains(i)) nodes.RemoveAt(i);
+        return fused;
+    }
+
+    private void Compile(List<NodeProto> nodes, HashSet<NodeProto> fusedRelu)
     {
         var defined = new HashSet<string>(_constants.Keys.Concat(Inputs), StringComparer.Ordinal);
         for (int i = 0; i < nodes.Count; i++)
@@ -244,6 +307,18 @@ public sealed class OnnxGraph
                 for (int o = 0; o < n.Output.Count && o < v.Length; o++)
                     if (n.Output[o].Length > 0) { _constants[n.Output[o]] = v[o]; defined.Add(n.Output[o]); }
                 continue;
+            }
+            if (fusedRelu.Contains(n))
+            {
+                var inner = op;
+                where += " + Relu";
+                op = inputs =>
+                {
+                    var r = inner(inputs);
+                    var y = r[0].F ?? throw new InvalidDataException("Relu needs a float tensor");
+                    ResNetSharp.Kernels.Elementwise.Relu<float>(y, y);
+                    return r;
+                };
             }
             var step = new Step(n, where, n.Input.ToArray(), n.Output.ToArray(), op);
             foreach (var input in step.Inputs) if (input.Length > 0) _lastUse[input] = _steps.Count;

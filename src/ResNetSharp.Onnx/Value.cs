@@ -29,7 +29,18 @@ internal sealed class Value
     public int Length => F?.Length ?? L!.Length;
     public int Rank => Shape.Length;
 
-    public static Value Floats(int[] shape) => new(shape, new float[Count(shape)]);
+    /// <summary>
+    /// A float tensor whose contents are unspecified (ops overwrite every element): a recycled array from the running
+    /// graph's <see cref="BufferPool"/> when one of the length is free, else a new one.
+    /// </summary>
+    public static Value Floats(int[] shape)
+    {
+        int n = Count(shape);
+        return new(shape, Pool?.Rent(n) ?? new float[n]);
+    }
+
+    /// <summary>The pool of the graph running on this thread, if any.</summary>
+    [ThreadStatic] internal static BufferPool? Pool;
     public static Value Longs(int[] shape) => new(shape, new long[Count(shape)]);
     public static Value Scalar(long v) => new([], [v]);
     public static Value Vector(long[] v) => new([v.Length], v);
@@ -82,4 +93,28 @@ internal sealed class Value
 
     public static string Str(ReadOnlySpan<int> shape) => "(" + string.Join(", ", shape.ToArray()) + ")";
     public override string ToString() => $"{(IsFloat ? "float" : "int64")}{Str(Shape)}";
+}
+
+/// <summary>
+/// Float arrays by exact length, handed back by a graph run when no live value refers to them any more, so that the
+/// next node (or the next run) reuses them instead of allocating and zeroing megabytes per node.
+/// </summary>
+internal sealed class BufferPool
+{
+    private const int PerLength = 4;
+
+    /// <summary>Tests set this to fill returned arrays with NaN, so that an op relying on fresh zeros is caught.</summary>
+    internal static volatile bool Poison;
+    private readonly Dictionary<int, Stack<float[]>> _free = new();
+
+    public float[]? Rent(int length) =>
+        length >= 64 && _free.TryGetValue(length, out var s) && s.Count > 0 ? s.Pop() : null;
+
+    public void Return(float[] a)
+    {
+        if (a.Length < 64) return;
+        if (Poison) Array.Fill(a, float.NaN);
+        if (!_free.TryGetValue(a.Length, out var s)) _free[a.Length] = s = new Stack<float[]>();
+        if (s.Count < PerLength) s.Push(a);
+    }
 }
