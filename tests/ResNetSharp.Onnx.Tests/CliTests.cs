@@ -55,6 +55,22 @@ public class CliTests
     }
 
     [Fact]
+    public void Infer_runs_the_featurizer_with_its_preprocessing_graph()
+    {
+        using var dir = new Paths.TempDir();
+        string model = Path.Combine(Paths.FeaturizerDir, "ResNet18Onnx", "ResNet18.onnx");
+        string prep = Path.Combine(Paths.FeaturizerDir, "ResNetPrepOnnx", "ResNetPreprocess.onnx");
+        var rng = new Random(4);
+        var x = new Tensor<float>(1, 3, 224, 224);
+        foreach (ref float v in x.Span) v = rng.Next(256);
+        Npy.Write(dir.File("pixels.npy"), x);
+        var r = ResnetCommand.Run("infer", "--model", model, "--preprocess", prep, "--input", dir.File("pixels.npy"), "--output", dir.File("f.npy"));
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("features (1, 512)", r.Stdout);
+        Ort.AssertClose(Npy.Read(dir.File("f.npy")), Ort.Run(model, Ort.Run(prep, x)).Reshape(1, 512), "featurizer through resnet infer");
+    }
+
+    [Fact]
     public void Bad_inputs_fail_with_one_line_naming_the_file()
     {
         using var dir = new Paths.TempDir();
