@@ -7,6 +7,10 @@ root.Subcommands.Add(SummaryCommand.Create());
 root.Subcommands.Add(ForwardCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(PredictCommand.Create());
+root.Subcommands.Add(EmbedCommand.Create());
+root.Subcommands.Add(SimilarCommand.Create());
+root.Subcommands.Add(ServeCommand.Create());
 
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
