@@ -128,7 +128,10 @@ public sealed class InferenceBatcher : IAsyncDisposable
     {
         _queue.Writer.TryComplete();
         await _stop.CancelAsync().ConfigureAwait(false);
-        try { await _loop.ConfigureAwait(false); } catch (OperationCanceledException) { }
+        // A model call in progress cannot be interrupted; do not let one that hangs hang the shutdown too.
+        try { await _loop.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false); }
+        catch (OperationCanceledException) { }
+        catch (TimeoutException) { return; }
         _stop.Dispose();
     }
 }
