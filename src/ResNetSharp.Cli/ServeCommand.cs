@@ -21,7 +21,8 @@ internal static class ServeCommand
         var threads = new Option<int>("--threads") { Description = "Worker threads of the engine (default: the core count)", DefaultValueFactory = _ => Environment.ProcessorCount };
         var cmd = options.AddTo(new Command("serve", "Serve a model over HTTP: /v1/classify, /v1/embed, /healthz, /metrics and an upload page at /"),
             host, port, maxBatch, maxWait, maxBody, maxPixels, timeout, queue, threads);
-        cmd.SetAction(pr =>
+        // Async so that System.CommandLine hands us its Ctrl+C token (it takes SIGINT itself); SIGTERM stops the host.
+        cmd.SetAction(async (pr, cancel) =>
         {
             int t = pr.GetValue(threads);
             if (t is <= 0 or > 1024) throw new CliException($"--threads must be between 1 and 1024, got {t}");
@@ -42,13 +43,15 @@ internal static class ServeCommand
             var model = options.LoadModel(pr);
             var inputs = options.Resolve(pr, model, modelPath);
             InferenceServer server;
-            try { server = InferenceServer.StartAsync(model, inputs, serveOptions).GetAwaiter().GetResult(); }
+            try { server = await InferenceServer.StartAsync(model, inputs, serveOptions, cancel: cancel); }
             catch (IOException e) { throw new CliException($"cannot listen on {serveOptions.Host}:{serveOptions.Port}: {e.Message}", ExitCodes.Failure); }
             var p = inputs.Preprocessing;
             Console.WriteLine($"serving {model.Metadata.Architecture} from {modelPath} on {server.Address} " +
                 $"(input {p.Channels}x{p.Height}x{p.Width}, max batch {serveOptions.MaxBatch}, max wait {waitMs:0.###} ms); Ctrl+C stops");
-            server.WaitForShutdownAsync().GetAwaiter().GetResult();
-            server.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            try { await server.WaitForShutdownAsync(cancel); }
+            catch (OperationCanceledException) { }
+            await server.DisposeAsync();
+            Console.WriteLine("stopped");
             return ExitCodes.Ok;
         });
         return cmd;

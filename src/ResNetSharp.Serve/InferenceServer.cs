@@ -152,6 +152,9 @@ public sealed class InferenceServer : IAsyncDisposable
             ctx.Response.Clear();
             ctx.Response.StatusCode = status;
             if (status == 503) ctx.Response.Headers.RetryAfter = "1";
+            // The body may be left unread (refused by its Content-Length, or cut off at the limit): say that this
+            // connection closes, so that the client does not send its next request on it.
+            if (status == 413) ctx.Response.Headers.Connection = "close";
             await ctx.Response.WriteAsJsonAsync(new { error = message, status });
         }
 
@@ -217,7 +220,8 @@ public sealed class InferenceServer : IAsyncDisposable
             var req = ctx.Request;
             if (req.ContentLength > options.MaxBodyBytes)
                 throw new HttpError(413, $"request body of {req.ContentLength:N0} bytes is over the limit of {options.MaxBodyBytes:N0}");
-            if (req.HasFormContentType)
+            // Only multipart is a form here: curl --data-binary labels raw bytes application/x-www-form-urlencoded.
+            if (req.ContentType is { } type && type.StartsWith("multipart/form-data", StringComparison.OrdinalIgnoreCase))
             {
                 IFormCollection form;
                 try { form = await req.ReadFormAsync(ctx.RequestAborted); }

@@ -24,6 +24,8 @@ public sealed record ServeOptions
 
     public void Validate()
     {
+        if (Host is not ("localhost" or "*" or "0.0.0.0") && !System.Net.IPAddress.TryParse(Host, out _))
+            throw new ArgumentException($"host '{Host}' is not an IP address, 'localhost' or '*'");
         if (Port is < 0 or > 65535) throw new ArgumentException($"port must be in 0..65535, got {Port}");
         if (MaxBatch is < 1 or > 4096) throw new ArgumentException($"max batch must be in 1..4096, got {MaxBatch}");
         if (MaxWait < TimeSpan.Zero || MaxWait > TimeSpan.FromSeconds(10)) throw new ArgumentException($"max wait must be in 0..10 s, got {MaxWait.TotalMilliseconds} ms");

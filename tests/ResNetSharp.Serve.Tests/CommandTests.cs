@@ -1,4 +1,7 @@
+using System.Diagnostics;
+using System.Net;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using ResNetSharp.Imaging;
 using ResNetSharp.Serve.Tests.Support;
 
@@ -120,6 +123,50 @@ public sealed class CommandTests : IDisposable
         Assert.Equal(0, skipped.ExitCode);
         Assert.Contains("zz_broken.png", skipped.Stderr);
         Assert.Equal(4, EmbeddingIndex.Load(_dir.File("i.safetensors")).Count);
+    }
+
+    [Fact]
+    public async Task Serve_answers_on_the_port_it_prints_and_stops_on_sigterm()
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "resnet.dll"), "serve", "--model", _model, "--port", "0", "--max-batch", "4" }) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        try
+        {
+            var first = await p.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromMinutes(2));
+            Assert.NotNull(first);
+            var url = Regex.Match(first!, @"on (http://127\.0\.0\.1:\d+/)").Groups[1].Value;
+            Assert.True(url.Length > 0, $"no address in '{first}'");
+            using var http = new HttpClient { BaseAddress = new Uri(url) };
+            Assert.Contains("\"resnet20\"", await http.GetStringAsync("healthz"));
+            using var r = await http.PostAsync("v1/classify", new ByteArrayContent(File.ReadAllBytes(_images[0])));
+            Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+            using var doc = JsonDocument.Parse(await r.Content.ReadAsStringAsync());
+            int best = TestModels.ArgMax(TestModels.Direct(TestModels.Load(_model), _images[0]));
+            Assert.Equal(best, doc.RootElement.GetProperty("top")[0].GetProperty("index").GetInt32());
+
+            // SIGTERM (what service managers send). Ctrl+C is SIGINT, which a process started in the background of a
+            // non-interactive shell inherits as ignored, so the test cannot rely on it.
+            using (var kill = Process.Start("kill", ["-TERM", p.Id.ToString()])) await kill.WaitForExitAsync();
+            await p.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(1));
+            Assert.Equal(0, p.ExitCode);
+            Assert.Contains("stopped", await p.StandardOutput.ReadToEndAsync());
+        }
+        finally
+        {
+            if (!p.HasExited) p.Kill(entireProcessTree: true);
+        }
+    }
+
+    [Fact]
+    public void Serve_refuses_bad_options_with_usage_errors()
+    {
+        var r = ResnetCli.Run("serve", "--model", _model, "--max-batch", "0");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("max batch", r.Stderr);
+        var host = ResnetCli.Run("serve", "--model", _model, "--host", "not-an-address", "--port", "0");
+        Assert.Equal(2, host.ExitCode);
+        Assert.Contains("not-an-address", host.Stderr);
     }
 
     [Fact]

@@ -97,6 +97,12 @@ public sealed class ServerTests : IAsyncLifetime
         var (s1, raw) = await Post(_http, Url("/v1/classify"), new ByteArrayContent(image));
         Assert.Equal(HttpStatusCode.OK, s1);
         AssertMatchesLibrary(raw, direct, image, 5);
+        // Raw bytes whatever their content type says (curl --data-binary sends application/x-www-form-urlencoded).
+        var urlencoded = new ByteArrayContent(image);
+        urlencoded.Headers.ContentType = new MediaTypeHeaderValue("application/x-www-form-urlencoded");
+        var (s0, labelled) = await Post(_http, Url("/v1/classify"), urlencoded);
+        Assert.Equal(HttpStatusCode.OK, s0);
+        AssertMatchesLibrary(labelled, direct, image, 5);
         Assert.Equal(28, raw.GetProperty("image").GetProperty("width").GetInt32());
 
         using var form = new MultipartFormDataContent();
@@ -159,7 +165,7 @@ public sealed class ServerTests : IAsyncLifetime
             ("empty body", "/v1/classify", () => new ByteArrayContent([]), HttpStatusCode.BadRequest, "empty"),
             ("truncated jpeg", "/v1/embed", () => new ByteArrayContent(jpeg[..(jpeg.Length / 2)]), HttpStatusCode.BadRequest, "truncated"),
             ("bad k", "/v1/classify?k=zero", () => new ByteArrayContent(Png(1)), HttpStatusCode.BadRequest, "k must be"),
-            ("form without file", "/v1/classify", () => new FormUrlEncodedContent([new("a", "b")]), HttpStatusCode.BadRequest, "no file part"),
+            ("form without file", "/v1/classify", () => new MultipartFormDataContent { { new StringContent("b"), "a" } }, HttpStatusCode.BadRequest, "no file part"),
             ("decompression bomb", "/v1/classify", () => new ByteArrayContent(Images.PngHeaderOnly(50_000, 50_000)), HttpStatusCode.RequestEntityTooLarge, "50000x50000"),
             ("over the pixel limit", "/v1/embed", () => new ByteArrayContent(Images.Encode(Images.Solid(1001, 1000, 1, 2, 3), 1001, 1000, SKEncodedImageFormat.Png)), HttpStatusCode.RequestEntityTooLarge, "over the limit"),
             ("body too large", "/v1/classify", () => new ByteArrayContent(new byte[300 * 1024]), HttpStatusCode.RequestEntityTooLarge, "over the limit"),
@@ -170,7 +176,10 @@ public sealed class ServerTests : IAsyncLifetime
             Assert.True(c.Status == status, $"{c.Name}: {status}, expected {c.Status}");
             Assert.Contains(c.Message, body.GetProperty("error").GetString());
             var image = Png(c.Name.Length);
-            var (ok, good) = await Post(_http, Url("/v1/classify"), new ByteArrayContent(image));
+            HttpStatusCode ok;
+            JsonElement good;
+            try { (ok, good) = await Post(_http, Url("/v1/classify"), new ByteArrayContent(image)); }
+            catch (HttpRequestException e) { throw new InvalidOperationException($"the request after '{c.Name}' failed", e); }
             Assert.True(ok == HttpStatusCode.OK, $"after {c.Name}: {ok}");
             AssertMatchesLibrary(good, direct, image, 5);
         }
