@@ -17,6 +17,8 @@ public sealed class PageTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        // Expect() retries until its timeout (5 s by default): leave room for a loaded 2-core machine.
+        Assertions.SetDefaultExpectTimeout(30_000);
         _modelPath = TestModels.SaveFashionModel(_dir.File("fashion.safetensors"), seed: 3);
         var model = TestModels.Load(_modelPath);
         _server = await InferenceServer.StartAsync(model, ModelInputs.Resolve(model, "test"), new ServeOptions { Port = 0, MaxPixels = 1_000_000 }, log: _ => { });
