@@ -11,6 +11,10 @@ root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(ConvertCommand.Create());
 root.Subcommands.Add(InferCommand.Create());
+root.Subcommands.Add(PredictCommand.Create());
+root.Subcommands.Add(EmbedCommand.Create());
+root.Subcommands.Add(SimilarCommand.Create());
+root.Subcommands.Add(ServeCommand.Create());
 
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
