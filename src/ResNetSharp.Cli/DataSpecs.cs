@@ -1,4 +1,5 @@
 using ResNetSharp.Data;
+using ResNetSharp.Imaging;
 using ResNetSharp.Models;
 
 namespace ResNetSharp.Cli;
@@ -16,9 +17,6 @@ internal sealed record DataSpec(string Name, IDataset Train, IDataset Test, Prep
 {
     public const string Help = "Data set: fashion-mnist (installed, else the embedded sample), fashion-mnist-sample, fashion-mnist:DIR, idx:DIR, " +
                                "cifar10:DIR, cifar100:DIR, folder:DIR";
-
-    /// <summary>Hook for image folders (the imaging library decodes them); null until it is wired in.</summary>
-    public static Func<string, int, (IDataset Train, IDataset Test)>? FolderLoader { get; set; }
 
     public static DataSpec Parse(string spec, int imageSize = 224, int seed = 0)
     {
@@ -68,8 +66,7 @@ internal sealed record DataSpec(string Name, IDataset Train, IDataset Test, Prep
                 case "folder":
                     {
                         if (path is null) throw new CliException("--data folder needs a folder: folder:DIR");
-                        if (FolderLoader is null) throw new CliException("--data folder: image folders are not available in this build");
-                        var (train, test) = FolderLoader(path, seed);
+                        var (train, test) = LoadFolders(path, seed);
                         var pre = Preprocessing.ImageNet with { Height = imageSize, Width = imageSize, ResizeShorter = imageSize * 8 / 7, Channels = train.Channels };
                         if (train.Channels == 1) pre = pre with { Mean = [0.5f], Std = [0.25f] };
                         return new DataSpec(spec, train, test, pre, kind, false);
@@ -82,6 +79,27 @@ internal sealed record DataSpec(string Name, IDataset Train, IDataset Test, Prep
         {
             throw new CliException($"--data {spec}: {e.Message}", ExitCodes.Failure);
         }
+    }
+
+    /// <summary>DIR/train with DIR/test (or DIR/val) when both exist, else a seeded 90/10 split of DIR's class folders.</summary>
+    private static (IDataset Train, IDataset Test) LoadFolders(string dir, int seed)
+    {
+        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"{dir}: no such folder");
+        string train = Path.Combine(dir, "train");
+        string? test = new[] { "test", "val" }.Select(t => Path.Combine(dir, t)).FirstOrDefault(Directory.Exists);
+        if (Directory.Exists(train) && test is not null)
+        {
+            var a = new ImageFolderDataset(train);
+            var b = new ImageFolderDataset(test);
+            if (!a.Classes.SequenceEqual(b.Classes))
+                throw new CliException($"--data folder:{dir}: {train} and {test} have different class folders " +
+                    $"({string.Join(", ", a.Classes)} vs {string.Join(", ", b.Classes)})", ExitCodes.Failure);
+            return (a, b);
+        }
+        var all = new ImageFolderDataset(dir);
+        var (first, rest) = SubsetDataset.Split(all, 0.9, seed);
+        Console.Error.WriteLine($"resnet: {dir} has no train/ and test/ folders; training on a seeded 90% of its {all.Count} images, testing on the other {rest.Count}");
+        return (first, rest);
     }
 
     /// <summary>Normalisation from the training images' own mean and std (generic idx data).</summary>

@@ -48,6 +48,73 @@ public sealed class TrainCliTests : IDisposable
         Assert.Equal(m.RootElement.GetProperty("test_accuracy").GetDouble(), acc, 12);
     }
 
+    private static uint Crc32(byte[] data)
+    {
+        uint c = 0xFFFFFFFF;
+        foreach (byte d in data)
+        {
+            c ^= d;
+            for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320 ^ (c >> 1) : c >> 1;
+        }
+        return ~c;
+    }
+
+    /// <summary>A minimal RGB PNG (one IDAT, no filtering), enough for the imaging library to decode.</summary>
+    private static void WritePng(string path, int w, int h, byte r, byte g, byte b)
+    {
+        static byte[] Chunk(string type, byte[] data)
+        {
+            var t = System.Text.Encoding.ASCII.GetBytes(type);
+            var body = t.Concat(data).ToArray();
+            var len = BitConverter.GetBytes(data.Length).Reverse();
+            var crc = BitConverter.GetBytes(Crc32(body)).Reverse();
+            return [.. len, .. body, .. crc];
+        }
+        var raw = new MemoryStream();
+        for (int y = 0; y < h; y++) { raw.WriteByte(0); for (int x = 0; x < w; x++) { raw.WriteByte(r); raw.WriteByte(g); raw.WriteByte(b); } }
+        var z = new MemoryStream();
+        using (var zs = new System.IO.Compression.ZLibStream(z, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true)) raw.WriteTo(zs);
+        var ihdr = BitConverter.GetBytes(w).Reverse().Concat(BitConverter.GetBytes(h).Reverse()).Concat(new byte[] { 8, 2, 0, 0, 0 }).ToArray();
+        File.WriteAllBytes(path, [0x89, (byte)'P', (byte)'N', (byte)'G', 13, 10, 26, 10, .. Chunk("IHDR", ihdr), .. Chunk("IDAT", z.ToArray()), .. Chunk("IEND", [])]);
+    }
+
+    [Fact]
+    public void TrainsOnAnImageFolderWithTrainAndTestSplits()
+    {
+        string data = Path.Combine(_dir, "folders");
+        foreach (var split in new[] { "train", "test" })
+            foreach (var (name, r, b) in new[] { ("blue", (byte)20, (byte)220), ("red", (byte)220, (byte)20) })
+            {
+                Directory.CreateDirectory(Path.Combine(data, split, name));
+                for (int i = 0; i < (split == "train" ? 8 : 3); i++) WritePng(Path.Combine(data, split, name, $"{i}.png"), 20 + i, 16 + 2 * i, r, (byte)(40 + 10 * i), b);
+            }
+        string run = Path.Combine(_dir, "folder-run");
+        var t = Support.Cli.Run("train", "--arch", "resnet18", "--small-input-stem", "--data", $"folder:{data}", "--image-size", "16",
+            "--epochs", "1", "--batch", "8", "--out", run, "--json");
+        Assert.True(t.ExitCode == 0, t.Stderr);
+        using var doc = JsonDocument.Parse(t.Stdout);
+        Assert.Equal(16, doc.RootElement.GetProperty("train_images").GetInt32());
+        Assert.Equal(6, doc.RootElement.GetProperty("test_images").GetInt32());
+        var e = Support.Cli.Run("eval", "--model", Path.Combine(run, "model.safetensors"), "--data", $"folder:{data}", "--json");
+        Assert.True(e.ExitCode == 0, e.Stderr);
+        using var ev = JsonDocument.Parse(e.Stdout);
+        Assert.Equal(new[] { "blue", "red" }, ev.RootElement.GetProperty("classes").EnumerateArray().Select(c => c.GetString()));
+        Assert.Equal(6, ev.RootElement.GetProperty("images").GetInt32());
+    }
+
+    [Fact]
+    public void CorruptImageInAFolderIsNamedInTheError()
+    {
+        string data = Path.Combine(_dir, "bad");
+        Directory.CreateDirectory(Path.Combine(data, "a"));
+        Directory.CreateDirectory(Path.Combine(data, "b"));
+        for (int i = 0; i < 10; i++) { WritePng(Path.Combine(data, "a", $"{i}.png"), 8, 8, 1, 2, 3); WritePng(Path.Combine(data, "b", $"{i}.png"), 8, 8, 9, 9, 9); }
+        File.WriteAllBytes(Path.Combine(data, "b", "5.png"), File.ReadAllBytes(Path.Combine(data, "b", "4.png"))[..40]);
+        var t = Support.Cli.Run("train", "--data", $"folder:{data}", "--image-size", "8", "--epochs", "1", "--batch", "4", "--out", Path.Combine(_dir, "bad-run"));
+        Assert.Equal(1, t.ExitCode);
+        Assert.Contains(Path.Combine(data, "b", "5.png"), t.Stderr);
+    }
+
     [Theory]
     [InlineData(2, "--data 'mnist-ish' is not a data set", "train", "--data", "mnist-ish")]
     [InlineData(1, "apt-get install dataset-fashion-mnist", "train", "--data", "fashion-mnist:/no/such/folder")]
