@@ -73,7 +73,8 @@ internal static class EmbedCommand
                 RunAll(done => Console.WriteLine($"embedded {done}/{files.Length} images ({sw.Elapsed.TotalSeconds:F1} s)"));
             }
             if (kept.Count == 0) throw new CliException($"--images {dir}: no image could be decoded", ExitCodes.Failure);
-            var index = new EmbeddingIndex(Path.GetFullPath(modelPath), model.Metadata.Architecture, kept, [.. features], model.FeatureSize, inputs.Preprocessing);
+            string? graph = pr.GetValue(options.PreprocessFile) is { } g && !g.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? Path.GetFullPath(g) : null;
+            var index = new EmbeddingIndex(Path.GetFullPath(modelPath), model.Metadata.Architecture, kept, [.. features], model.FeatureSize, inputs.Preprocessing, graph);
             index.Save(outPath);
             Console.WriteLine($"wrote {outPath}: {kept.Count} images x {model.FeatureSize} features ({model.Metadata.Architecture}) in {sw.Elapsed.TotalSeconds:F1} s");
             return ExitCodes.Ok;

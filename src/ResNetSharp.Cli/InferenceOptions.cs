@@ -27,13 +27,13 @@ internal sealed class InferenceOptions(bool modelRequired = true)
         return command;
     }
 
-    public IImageModel LoadModel(ParseResult pr, string? modelPath = null)
+    public IImageModel LoadModel(ParseResult pr, string? modelPath = null, string? defaultPreprocess = null)
     {
         string path = modelPath ?? pr.GetValue(Model) ?? throw new CliException("--model is required");
         string? arch = pr.GetValue(Arch);
         if (arch is not null && !ResNets.Architectures.Contains(arch))
             throw new CliException($"unknown architecture '{arch}'; valid: {string.Join(", ", ResNets.Architectures)}");
-        return ModelLoading.Load(path, arch, pr.GetValue(PreprocessFile));
+        return ModelLoading.Load(path, arch, pr.GetValue(PreprocessFile) ?? defaultPreprocess);
     }
 
     /// <summary>Labels and preprocessing for <paramref name="model"/>: flags, then metadata, then the ImageNet defaults.</summary>

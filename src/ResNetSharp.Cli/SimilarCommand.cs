@@ -28,7 +28,11 @@ internal static class SimilarCommand
             string modelPath = pr.GetValue(options.Model) ?? idx.Model;
             if (!File.Exists(modelPath))
                 throw new CliException($"{indexPath} was made with {idx.Model}, which is gone; pass the model with --model", ExitCodes.Failure);
-            var model = options.LoadModel(pr, modelPath);
+            // The index's own preprocessing graph goes with the index's own model only.
+            string? graph = pr.GetValue(options.Model) is null ? idx.PreprocessGraph : null;
+            if (graph is not null && !File.Exists(graph))
+                throw new CliException($"{indexPath} was made with the preprocessing graph {graph}, which is gone; pass it with --preprocess", ExitCodes.Failure);
+            var model = options.LoadModel(pr, modelPath, graph);
             if (model.FeatureSize != idx.FeatureSize)
                 throw new CliException($"{modelPath} gives {model.FeatureSize} features but {indexPath} holds {idx.FeatureSize}; use the model the index was made with", ExitCodes.Failure);
             var inputs = options.Resolve(pr, model, modelPath, fallback: idx.Preprocess);

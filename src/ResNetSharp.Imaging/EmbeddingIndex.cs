@@ -15,15 +15,17 @@ public sealed class EmbeddingIndex
     public const string MetadataKey = "resnetsharp_index";
     public const string TensorName = "embeddings";
 
-    private sealed record Header(string Format, string Model, string Architecture, int FeatureSize, string[] Paths, Preprocessing? Preprocess);
+    private sealed record Header(string Format, string Model, string Architecture, int FeatureSize, string[] Paths, Preprocessing? Preprocess, string? PreprocessGraph = null);
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
 
-    public EmbeddingIndex(string model, string architecture, IReadOnlyList<string> paths, float[] embeddings, int featureSize, Preprocessing? preprocess = null)
+    public EmbeddingIndex(string model, string architecture, IReadOnlyList<string> paths, float[] embeddings, int featureSize, Preprocessing? preprocess = null,
+        string? preprocessGraph = null)
     {
         if (featureSize <= 0) throw new ArgumentException($"feature size must be positive, got {featureSize}");
         if (embeddings.Length != (long)paths.Count * featureSize)
             throw new ArgumentException($"{embeddings.Length} values for {paths.Count} images of {featureSize} features");
         Model = model; Architecture = architecture; Paths = paths; Embeddings = embeddings; FeatureSize = featureSize; Preprocess = preprocess;
+        PreprocessGraph = preprocessGraph;
     }
 
     /// <summary>The model file the embeddings came from (as given to embed, made absolute).</summary>
@@ -35,12 +37,14 @@ public sealed class EmbeddingIndex
     public int FeatureSize { get; }
     /// <summary>The preprocessing the images went through, so that queries go through the same.</summary>
     public Preprocessing? Preprocess { get; }
+    /// <summary>The --preprocess file the model was loaded with (an ONNX graph run before an ONNX model), made absolute.</summary>
+    public string? PreprocessGraph { get; }
     public int Count => Paths.Count;
     public ReadOnlySpan<float> Row(int i) => Embeddings.AsSpan(i * FeatureSize, FeatureSize);
 
     public void Save(string path)
     {
-        var header = new Header(Format, Model, Architecture, FeatureSize, [.. Paths], Preprocess);
+        var header = new Header(Format, Model, Architecture, FeatureSize, [.. Paths], Preprocess, PreprocessGraph);
         SafeTensors.Write(path, [new(TensorName, SafeTensor.FromFloat32(Embeddings, Count, FeatureSize))],
             new Dictionary<string, string> { [MetadataKey] = JsonSerializer.Serialize(header, Json) });
     }
@@ -69,7 +73,7 @@ public sealed class EmbeddingIndex
         catch (InvalidDataException e) { throw new InvalidDataException($"{path}: {e.Message}"); }
         var values = t.ToFloat32();
         if (values.Any(v => !float.IsFinite(v))) throw new InvalidDataException($"{path}: embeddings hold NaN or infinite values");
-        return new EmbeddingIndex(h.Model, h.Architecture, h.Paths, values, h.FeatureSize, h.Preprocess);
+        return new EmbeddingIndex(h.Model, h.Architecture, h.Paths, values, h.FeatureSize, h.Preprocess, h.PreprocessGraph);
     }
 
     /// <summary>The <paramref name="k"/> rows most cosine-similar to <paramref name="query"/>, best first (ties: lower row first).</summary>

@@ -71,6 +71,27 @@ public class CliTests
     }
 
     [Fact]
+    public void Similar_sends_the_query_through_the_preprocessing_graph_the_index_was_made_with()
+    {
+        // The featurizer wants its ResNetPreprocess.onnx in front; an index made with it must embed queries the same way,
+        // so every image is its own nearest neighbour at cosine 1.
+        using var dir = new Paths.TempDir();
+        string model = Path.Combine(Paths.FeaturizerDir, "ResNet18Onnx", "ResNet18.onnx");
+        string prep = Path.Combine(Paths.FeaturizerDir, "ResNetPrepOnnx", "ResNetPreprocess.onnx");
+        string images = dir.File("images");
+        Directory.CreateDirectory(images);
+        for (int i = 0; i < 3; i++) TinyPng.Write(Path.Combine(images, $"{i}.png"), 40 + 7 * i, 30 + 5 * i, (byte)(60 * i), (byte)(200 - 50 * i), 90);
+        var r = ResnetCommand.Run("embed", "--model", model, "--preprocess", prep, "--images", images, "--out", dir.File("photos.index"));
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        r = ResnetCommand.Run("similar", "--index", dir.File("photos.index"), Path.Combine(images, "1.png"), "-k", "1", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = System.Text.Json.JsonDocument.Parse(r.Stdout);
+        var best = doc.RootElement.GetProperty("neighbours")[0];
+        Assert.EndsWith("1.png", best.GetProperty("path").GetString());
+        Assert.Equal(1.0, best.GetProperty("cosine").GetDouble(), 5);
+    }
+
+    [Fact]
     public void Bad_inputs_fail_with_one_line_naming_the_file()
     {
         using var dir = new Paths.TempDir();
@@ -108,5 +129,33 @@ public class CliTests
         }
         Assert.False(File.Exists(dir.File("y.npy")));
         Assert.Empty(Directory.GetFiles(dir.Path, "*.tmp"));
+    }
+}
+
+/// <summary>A minimal RGB PNG writer (stored as one zlib stream, filter 0), for images the commands decode.</summary>
+internal static class TinyPng
+{
+    public static void Write(string path, int w, int h, byte r, byte g, byte b)
+    {
+        var raw = new MemoryStream();
+        for (int y = 0; y < h; y++) { raw.WriteByte(0); for (int x = 0; x < w; x++) { raw.WriteByte(r); raw.WriteByte((byte)(g + x)); raw.WriteByte(b); } }
+        var z = new MemoryStream();
+        using (var zs = new System.IO.Compression.ZLibStream(z, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true)) raw.WriteTo(zs);
+        byte[] ihdr = [.. BigEndian(w), .. BigEndian(h), 8, 2, 0, 0, 0];
+        File.WriteAllBytes(path, [0x89, (byte)'P', (byte)'N', (byte)'G', 13, 10, 26, 10, .. Chunk("IHDR", ihdr), .. Chunk("IDAT", z.ToArray()), .. Chunk("IEND", [])]);
+    }
+
+    private static byte[] BigEndian(int v) => [(byte)(v >> 24), (byte)(v >> 16), (byte)(v >> 8), (byte)v];
+
+    private static byte[] Chunk(string type, byte[] data)
+    {
+        byte[] body = [.. System.Text.Encoding.ASCII.GetBytes(type), .. data];
+        uint c = 0xFFFFFFFF;
+        foreach (byte d in body)
+        {
+            c ^= d;
+            for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320 ^ (c >> 1) : c >> 1;
+        }
+        return [.. BigEndian(data.Length), .. body, .. BigEndian((int)~c)];
     }
 }
