@@ -77,7 +77,9 @@ internal sealed record DataSpec(string Name, IDataset Train, IDataset Test, Prep
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
-            throw new CliException($"--data {spec}: {e.Message}", ExitCodes.Failure);
+            string fallback = kind is "fashion-mnist" or "idx"
+                ? "; --data fashion-mnist takes the installed set, or the embedded sample when it is not installed" : "";
+            throw new CliException($"--data {spec}: {e.Message}{fallback}", ExitCodes.Failure);
         }
     }
 

@@ -118,6 +118,7 @@ public sealed class TrainCliTests : IDisposable
     [Theory]
     [InlineData(2, "--data 'mnist-ish' is not a data set", "train", "--data", "mnist-ish")]
     [InlineData(1, "apt-get install dataset-fashion-mnist", "train", "--data", "fashion-mnist:/no/such/folder")]
+    [InlineData(1, "the embedded sample when it is not installed", "train", "--data", "fashion-mnist:/no/such/folder")]
     [InlineData(2, "--optimizer must be sgd or adamw", "train", "--optimizer", "lbfgs")]
     [InlineData(2, "--schedule multistep needs --milestones", "train", "--schedule", "multistep")]
     [InlineData(2, "--milestones '3,x' is not a list", "train", "--schedule", "multistep", "--milestones", "3,x")]
