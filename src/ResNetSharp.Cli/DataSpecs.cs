@@ -18,7 +18,7 @@ internal sealed record DataSpec(string Name, IDataset Train, IDataset Test, Prep
     public const string Help = "Data set: fashion-mnist (installed, else the embedded sample), fashion-mnist-sample, fashion-mnist:DIR, idx:DIR, " +
                                "cifar10:DIR, cifar100:DIR, folder:DIR";
 
-    public static DataSpec Parse(string spec, int imageSize = 224, int seed = 0)
+    public static DataSpec Parse(string spec, int imageSize = 224, int seed = 0, bool evaluationOnly = false)
     {
         int colon = spec.IndexOf(':');
         string kind = colon < 0 ? spec : spec[..colon];
@@ -66,7 +66,7 @@ internal sealed record DataSpec(string Name, IDataset Train, IDataset Test, Prep
                 case "folder":
                     {
                         if (path is null) throw new CliException("--data folder needs a folder: folder:DIR");
-                        var (train, test) = LoadFolders(path, seed);
+                        var (train, test) = LoadFolders(path, seed, evaluationOnly);
                         var pre = Preprocessing.ImageNet with { Height = imageSize, Width = imageSize, ResizeShorter = imageSize * 8 / 7, Channels = train.Channels };
                         if (train.Channels == 1) pre = pre with { Mean = [0.5f], Std = [0.25f] };
                         return new DataSpec(spec, train, test, pre, kind, false);
@@ -83,8 +83,11 @@ internal sealed record DataSpec(string Name, IDataset Train, IDataset Test, Prep
         }
     }
 
-    /// <summary>DIR/train with DIR/test (or DIR/val) when both exist, else a seeded 90/10 split of DIR's class folders.</summary>
-    private static (IDataset Train, IDataset Test) LoadFolders(string dir, int seed)
+    /// <summary>
+    /// DIR/train with DIR/test (or DIR/val) when both exist; else, for training, a seeded 90/10 split of DIR's class
+    /// folders, and for evaluation alone all of DIR (a folder of labelled images to score).
+    /// </summary>
+    private static (IDataset Train, IDataset Test) LoadFolders(string dir, int seed, bool evaluationOnly)
     {
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"{dir}: no such folder");
         string train = Path.Combine(dir, "train");
@@ -99,6 +102,7 @@ internal sealed record DataSpec(string Name, IDataset Train, IDataset Test, Prep
             return (a, b);
         }
         var all = new ImageFolderDataset(dir);
+        if (evaluationOnly) return (all, all);
         var (first, rest) = SubsetDataset.Split(all, 0.9, seed);
         Console.Error.WriteLine($"resnet: {dir} has no train/ and test/ folders; training on a seeded 90% of its {all.Count} images, testing on the other {rest.Count}");
         return (first, rest);

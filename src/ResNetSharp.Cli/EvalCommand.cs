@@ -29,7 +29,10 @@ internal static class EvalCommand
             string path = pr.GetValue(model)!;
             if (!File.Exists(path)) throw new CliException($"--model {path}: no such file", ExitCodes.Failure);
             var (net, metadata) = ModelFile.Load(path, pr.GetValue(arch));
-            var spec = DataSpec.Parse(pr.GetValue(data)!);
+            var spec = DataSpec.Parse(pr.GetValue(data)!, evaluationOnly: true);
+            if (metadata.Labels is { } labels && !labels.SequenceEqual(spec.Test.Classes))
+                Console.Error.WriteLine($"resnet: warning: the model's classes ({string.Join(", ", labels)}) are not {spec.Test.Source}'s " +
+                    $"({string.Join(", ", spec.Test.Classes)}); scores are compared by class index");
             var r = Evaluate(new ResNetImageModel(net, metadata), spec.Test, metadata.Preprocess ?? spec.Preprocess, n);
             if (pr.GetValue(json)) Console.WriteLine(ToJson(r, path, spec.Test.Source));
             else Console.Write(ToText(r, path, spec.Test.Source));
@@ -48,11 +51,13 @@ internal static class EvalCommand
         return Evaluation.Evaluate(model, loader);
     }
 
+    private static readonly JsonSerializerOptions JsonOptions = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
     public static string ToJson(EvaluationResult r, string model, string data) => JsonSerializer.Serialize(new
     {
         model, data, images = r.Count, accuracy = r.Accuracy, loss = r.Loss, classes = r.Classes,
         per_class_accuracy = r.PerClassAccuracy.Select(a => double.IsNaN(a) ? (double?)null : a), confusion_matrix = r.Confusion,
-    });
+    }, JsonOptions);
 
     public static string ToText(EvaluationResult r, string model, string data)
     {

@@ -70,6 +70,16 @@ internal static class TrainCommand
             Engine.Threads = t;
         }
         string? resume = pr.GetValue(Resume);
+        if (resume is not null)
+        {
+            // A resumed run keeps its own options; say so rather than ignore what was asked.
+            var ignored = new Option[] { Arch, Data, Batch, Optimizer, Lr, Momentum, Nesterov, WeightDecay, DecayAll, Schedule, StepEpochs, Milestones,
+                Gamma, Warmup, Smoothing, Seed, TrainImages, SmallStem, ImageSize, NoAugment }
+                .Where(o => pr.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToArray();
+            if (ignored.Length > 0)
+                throw new CliException($"--resume continues a run with the options it was started with; {string.Join(", ", ignored)} cannot change " +
+                    "(only --epochs, --threads, --workers, --out and --json may be given)");
+        }
         Request request = resume is null ? FromOptions(pr) : FromCheckpoint(resume, pr.GetValue(Epochs), pr.GetValue(Workers));
         string outDir = pr.GetValue(Out) ?? (resume is not null ? Path.GetDirectoryName(Path.GetFullPath(resume))!
             : Path.Combine("runs", $"{request.Arch}-{request.Data.Replace(':', '_').Replace('/', '_')}-{DateTime.Now:yyyyMMdd-HHmmss}"));
@@ -151,10 +161,21 @@ internal static class TrainCommand
         Directory.CreateDirectory(outDir);
         var trainer = new Trainer(model, metadata, trainLoader, testLoader, r.Options, outDir) { RunInfo = r.ToRunInfo() };
         trainer.Warning = w => Console.Error.WriteLine($"resnet: warning: {w}");
-        if (resume is not null) trainer.Resume(resume);
+        if (resume is not null)
+        {
+            trainer.Resume(resume);
+            // Resumed into another folder: the best model so far comes along, so best.safetensors always exists.
+            string from = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(resume))!, "best.safetensors");
+            if (File.Exists(from) && !File.Exists(trainer.BestModelPath)) File.Copy(from, trainer.BestModelPath!);
+        }
         ready?.Invoke(spec, model, trainer);
         string title = $"{r.Arch} on {spec.Name}";
-        trainer.EpochCompleted += _ => CurvePlot.Write(Path.Combine(outDir, "curves.png"), trainer.History, title);
+        trainer.EpochCompleted += _ =>
+        {
+            // The curves are a convenience: a plotting failure (fonts, native library) must not end a run whose epoch is saved.
+            try { CurvePlot.Write(Path.Combine(outDir, "curves.png"), trainer.History, title); }
+            catch (Exception e) when (e is not OutOfMemoryException) { Console.Error.WriteLine($"resnet: warning: curves.png not drawn: {e.Message}"); }
+        };
         if (!quiet)
             Console.WriteLine($"training {r.Arch} ({model.ParameterCount:N0} parameters) on {train.Source}: {train.Count} images, testing on {spec.Test.Count}; " +
                               $"{r.Options.Epochs} epochs of {trainLoader.BatchesPerEpoch} batches; {Engine.Threads} threads; run folder {outDir}" +

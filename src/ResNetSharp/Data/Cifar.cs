@@ -27,6 +27,7 @@ public static class Cifar
         else throw new FileNotFoundException($"{path}: no such file or folder");
 
         int labelBytes = cifar100 ? 2 : 1, record = labelBytes + ImageBytes;
+        int classCount = cifar100 ? (coarseLabels ? 20 : 100) : 10;
         long total = 0;
         foreach (var f in files)
         {
@@ -49,15 +50,14 @@ public static class Cifar
             {
                 s.ReadExactly(buf);
                 labels[n] = cifar100 ? buf[coarseLabels ? 0 : 1] : buf[0];
+                if (labels[n] >= classCount)
+                    throw new InvalidDataException($"{f}: label {labels[n]} at byte offset {s.Position - record} is not below {classCount} " +
+                        $"(is this CIFAR-{(cifar100 ? 10 : 100)}?)");
                 buf.AsSpan(labelBytes).CopyTo(pixels.AsSpan(n * ImageBytes, ImageBytes));
                 n++;
             }
         }
-        int classCount = cifar100 ? (coarseLabels ? 20 : 100) : 10;
         var classes = ReadNames(dir, cifar100 ? (coarseLabels ? "coarse_label_names.txt" : "fine_label_names.txt") : "batches.meta.txt", classCount);
-        for (int i = 0; i < n; i++)
-            if (labels[i] >= classCount)
-                throw new InvalidDataException($"{files[0]}: label {labels[i]} of record {i} is not below {classCount} (is this CIFAR-{(cifar100 ? 10 : 100)}?)");
         return new InMemoryDataset(pixels, labels, 3, 32, 32, classes, $"CIFAR-{(cifar100 ? 100 : 10)} {(train ? "train" : "test")} ({path})");
     }
 

@@ -53,7 +53,7 @@ public sealed class DataLoader
 
     /// <summary>The order of the data set in epoch <paramref name="epoch"/> (a function of the seed and the epoch only).</summary>
     public int[] Order(int epoch) =>
-        Shuffle ? SplitMix.Permutation(_data.Count, SplitMix.For(Seed, epoch, 0x5EED)) : [.. Enumerable.Range(0, _data.Count)];
+        Shuffle ? SplitMix.Permutation(_data.Count, SplitMix.For(Seed, epoch, -1)) : [.. Enumerable.Range(0, _data.Count)];  // samples use keys >= 1
 
     /// <summary>Builds batch <paramref name="b"/> of an epoch (the work a background thread does).</summary>
     public Batch BuildBatch(int epoch, int[] order, int b)

@@ -92,6 +92,13 @@ public sealed class Trainer
                 "resume with the same ones (only --epochs may change)");
         if (state.Epoch > Options.Epochs)
             throw new InvalidDataException($"{checkpointPath}: {state.Epoch} epochs are done already, more than the {Options.Epochs} asked for");
+        if (state.TrainData != _train.Data.Source || state.GlobalStep != (long)state.Epoch * _train.BatchesPerEpoch)
+            throw new InvalidDataException($"{checkpointPath}: the checkpoint was trained on {state.TrainData} " +
+                $"({(state.Epoch == 0 ? 0 : state.GlobalStep / state.Epoch)} batches an epoch); this run has {_train.Data.Source} " +
+                $"({_train.BatchesPerEpoch} batches an epoch). Resume on the same data");
+        if (state.Options.Epochs != Options.Epochs && (Options.Schedule == ScheduleKind.Cosine || Options.WarmupEpochs > 0))
+            Warning?.Invoke($"the run now lasts {Options.Epochs} epochs instead of {state.Options.Epochs}: the cosine schedule and the warm-up are " +
+                $"stretched from here on, so this is not the run an uninterrupted {Options.Epochs}-epoch training would have been");
         if (state.Threads != Engine.Threads)
             Warning?.Invoke($"the checkpoint was written with {state.Threads} threads and this run uses {Engine.Threads}: results will not be bit-identical to an uninterrupted run");
         Checkpoint.Restore(checkpointPath, _model, _optimizer, state);
@@ -126,13 +133,17 @@ public sealed class Trainer
             if (RunDirectory is not null)
             {
                 var withProvenance = Metadata with { Provenance = Provenance(metrics) };
+                // Model files first, then the checkpoint: a crash in between makes a resume redo this epoch, which
+                // rewrites them identically, whereas the other order could leave them behind the checkpoint forever.
                 if (best) ModelFile.Save(_model, withProvenance, BestModelPath!);
+                if (_state.Epoch == Options.Epochs) ModelFile.Save(_model, withProvenance, FinalModelPath!);
                 Checkpoint.Save(CheckpointPath!, _model, withProvenance, _optimizer, _state);
                 WriteMetrics();
-                if (_state.Epoch == Options.Epochs) ModelFile.Save(_model, withProvenance, FinalModelPath!);
             }
             EpochCompleted?.Invoke(metrics);
         }
+        // A run resumed from its last checkpoint (or into another folder) still ends with its model file.
+        if (RunDirectory is not null && !File.Exists(FinalModelPath)) ModelFile.Save(_model, Metadata, FinalModelPath!);
         return _state.History;
     }
 
@@ -170,8 +181,8 @@ public sealed class Trainer
 
     private void CheckFinite(int epoch)
     {
-        foreach (var (name, p) in _model.NamedParameters())
-            foreach (var v in p.Value.Span)
+        foreach (var (name, value) in _model.NamedParameters().Select(p => (p.Name, p.Parameter.Value)).Concat(_model.NamedBuffers()))
+            foreach (var v in value.Span)
                 if (!float.IsFinite(v))
                     throw new TrainingDivergedException($"{name} holds {v} after epoch {epoch + 1}; " +
                         (CheckpointPath is not null && File.Exists(CheckpointPath) ? $"the last good checkpoint {CheckpointPath} (epoch {_state.Epoch}) is intact; " : "") +

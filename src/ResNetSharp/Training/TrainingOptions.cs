@@ -32,6 +32,9 @@ public sealed record TrainingOptions
         if (Epochs is <= 0 or > 100_000) throw new ArgumentException($"epochs must be in 1..100000, got {Epochs}");
         if (BatchSize is <= 0 or > 4096) throw new ArgumentException($"batch size must be in 1..4096, got {BatchSize}");
         if (Optimizer is not ("sgd" or "adamw")) throw new ArgumentException($"optimizer must be sgd or adamw, got '{Optimizer}'");
+        if (!(Momentum is >= 0 and < 1)) throw new ArgumentException($"momentum must be in [0, 1), got {Momentum}");
+        if (!(WeightDecay >= 0) || !double.IsFinite(WeightDecay)) throw new ArgumentException($"weight decay must be >= 0, got {WeightDecay}");
+        if (!(Beta1 is >= 0 and < 1) || !(Beta2 is >= 0 and < 1)) throw new ArgumentException($"Adam betas must be in [0, 1), got {Beta1} and {Beta2}");
         if (!(LabelSmoothing is >= 0 and < 1)) throw new ArgumentException($"label smoothing must be in [0, 1), got {LabelSmoothing}");
         if (Optimizer == "sgd" && Nesterov && Momentum == 0) throw new ArgumentException("Nesterov momentum needs a momentum above 0");
         MakeSchedule(1).Validate();

@@ -100,6 +100,11 @@ public sealed class TrainCliTests : IDisposable
         using var ev = JsonDocument.Parse(e.Stdout);
         Assert.Equal(new[] { "blue", "red" }, ev.RootElement.GetProperty("classes").EnumerateArray().Select(c => c.GetString()));
         Assert.Equal(6, ev.RootElement.GetProperty("images").GetInt32());
+        // A folder without train/ and test/ inside is, for eval, all labelled images to score.
+        var whole = Support.Cli.Run("eval", "--model", Path.Combine(run, "model.safetensors"), "--data", $"folder:{Path.Combine(data, "train")}", "--json");
+        Assert.True(whole.ExitCode == 0, whole.Stderr);
+        using var w = JsonDocument.Parse(whole.Stdout);
+        Assert.Equal(16, w.RootElement.GetProperty("images").GetInt32());
     }
 
     [Fact]
@@ -124,6 +129,7 @@ public sealed class TrainCliTests : IDisposable
     [InlineData(2, "--milestones '3,x' is not a list", "train", "--schedule", "multistep", "--milestones", "3,x")]
     [InlineData(2, "warm-up (5 epochs) must be shorter than training (2)", "train", "--epochs", "2", "--warmup-epochs", "5")]
     [InlineData(1, "no such file", "train", "--resume", "/no/such/checkpoint.safetensors")]
+    [InlineData(2, "--resume continues a run with the options it was started with; --lr cannot change", "train", "--resume", "x.safetensors", "--lr", "0.5")]
     [InlineData(1, "no such file", "eval", "--model", "/no/such/model.safetensors")]
     public void BadRequestsGetOneClearLine(int exitCode, string message, params string[] args)
     {

@@ -172,7 +172,7 @@ public sealed class LoaderTests : IDisposable
     {
         WriteCifarFile(P("train.bin"), 2, 2, _ => 150);
         var e = Assert.Throws<InvalidDataException>(() => Cifar.Load(P("train.bin"), train: true, cifar100: true));
-        Assert.Contains("label 150", e.Message);
+        Assert.Contains("train.bin: label 150 at byte offset 0", e.Message);
     }
 
     [Fact]

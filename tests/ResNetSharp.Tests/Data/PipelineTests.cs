@@ -122,12 +122,28 @@ public class PipelineTests
         Assert.Contains("image 0 is 1x1x1 after the transforms, the batch needs 1x2x2", e.Message);
     }
 
+    private sealed class CountingDataset(IDataset inner) : IDataset
+    {
+        private int _reads;
+        public int Reads => Volatile.Read(ref _reads);
+        public int Count => inner.Count;
+        public IReadOnlyList<string> Classes => inner.Classes;
+        public int Channels => inner.Channels;
+        public string Source => inner.Source;
+        public ImageSample Read(int index) { Interlocked.Increment(ref _reads); return inner.Read(index); }
+    }
+
     [Fact]
     public void LeavingAnEpochEarlyStopsTheWorkers()
     {
-        var loader = new DataLoader(Numbers(200), 2, 1, 1, 1, workers: 2, prefetch: 2);
-        var first = loader.Epoch(0).Take(2).ToList();  // disposing the enumerator joins the worker threads
+        var data = new CountingDataset(Numbers(200));
+        var loader = new DataLoader(data, 2, 1, 1, 1, workers: 2, prefetch: 2);
+        var first = loader.Epoch(0).Take(2).ToList();  // disposing the enumerator cancels and joins the worker threads
         Assert.Equal(2, first.Count);
+        int reads = data.Reads;
+        Assert.InRange(reads, 4, 4 + 2 * 2 * 2);        // what was taken, plus at most the prefetched batches
+        Thread.Sleep(100);
+        Assert.Equal(reads, data.Reads);                 // nothing reads after the enumerator is gone
         Assert.Equal(3, loader.Epoch(0).Skip(1).First().Indices[1]);
     }
 }

@@ -117,6 +117,18 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void ResumeRejectsOtherData()
+    {
+        var options = new TrainingOptions { Epochs = 2, BatchSize = 64, Seed = 1 };
+        string run = Path.Combine(_dir, "d");
+        var first = Make(Images(128), options with { Epochs = 1 }, run);
+        first.Trainer.Run();
+        var other = Make(Images(192), options, Path.Combine(_dir, "d2"));
+        var e = Assert.Throws<InvalidDataException>(() => other.Trainer.Resume(Path.Combine(run, "checkpoint.safetensors")));
+        Assert.Contains("Resume on the same data", e.Message);
+    }
+
+    [Fact]
     public void EvaluationBetweenEpochsLeavesTheModelAsSavedAndReported()
     {
         // The test-set evaluation runs in evaluation mode: the best model file reproduces the reported accuracy and
