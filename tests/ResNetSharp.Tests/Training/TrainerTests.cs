@@ -83,6 +83,10 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal(Weights(straight.Model), Weights(resumed.Model));
         Assert.Equal(straight.Trainer.Optimizer.StepCount, resumed.Trainer.Optimizer.StepCount);
         Assert.Equal(straight.Trainer.History.Select(h => h.TestAccuracy), resumed.Trainer.History.Select(h => h.TestAccuracy));
+        Assert.Equal(straight.Trainer.BestAccuracy, resumed.Trainer.BestAccuracy);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(_dir, "straight", "best.safetensors")), File.ReadAllBytes(Path.Combine(run, "best.safetensors")));
+        Assert.Equal(straight.Model.Modules().OfType<ResNetSharp.NN.BatchNorm2d<float>>().Select(b => b.NumBatchesTracked),
+                     resumed.Model.Modules().OfType<ResNetSharp.NN.BatchNorm2d<float>>().Select(b => b.NumBatchesTracked));
         Assert.Equal(3, File.ReadAllLines(Path.Combine(run, "metrics.csv")).Length - 1);
     }
 
