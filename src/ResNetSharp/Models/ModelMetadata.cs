@@ -101,7 +101,8 @@ public sealed record ModelMetadata
         if (m.NumClasses <= 0 || m.InChannels <= 0) throw new InvalidDataException($"{source}: model metadata needs positive num_classes and in_channels");
         if (m.Labels is not null && m.Labels.Length != m.NumClasses)
             throw new InvalidDataException($"{source}: {m.Labels.Length} labels for {m.NumClasses} classes");
-        m.Preprocess?.Validate();
+        try { m.Preprocess?.Validate(); }
+        catch (InvalidDataException e) { throw new InvalidDataException($"{source}: {e.Message}"); }
         return m;
     }
 }
