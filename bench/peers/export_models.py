@@ -37,7 +37,7 @@ DEFAULT_OUT = os.path.normpath(os.path.join(HERE, "..", ".models"))
 
 # safetensors, by hand: the writer the golden data uses (atomic: temp file, then rename).
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools", "golden"))
-from torch_reference import write_safetensors  # noqa: E402
+from torch_reference import torchvision_with_bn_statistics, write_safetensors  # noqa: E402
 
 
 def read_safetensors_names(path: str) -> dict:
@@ -51,24 +51,8 @@ def read_safetensors_names(path: str) -> dict:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-@torch.no_grad()
 def build(arch: str) -> nn.Module:
-    torch.manual_seed(SEED)
-    model = getattr(torchvision.models, arch)(num_classes=1000)
-    g = torch.Generator().manual_seed(SEED + 1)
-    # Running statistics from the model's own activations: cumulative average over a few random batches.
-    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None
-    model.train()
-    for _ in range(3):
-        model(torch.randn(4, 3, 224, 224, generator=g))
-    for m in bns:
-        m.momentum = 0.1
-        m.weight.mul_(1 + 0.1 * torch.randn(m.weight.shape, generator=g))
-        m.bias.add_(0.1 * torch.randn(m.bias.shape, generator=g))
-    return model.eval()
+    return torchvision_with_bn_statistics(arch, SEED)
 
 
 def export(arch: str, out_dir: str) -> None:

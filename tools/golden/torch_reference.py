@@ -98,3 +98,26 @@ class CifarResNet(nn.Module):
         out = self.layer3(self.layer2(self.layer1(out)))
         out = torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)
         return self.fc(out)
+
+
+@torch.no_grad()
+def torchvision_with_bn_statistics(arch: str, seed: int):
+    """A torchvision ResNet with random weights and non-trivial BN statistics: running statistics accumulated from the
+    model's own activations over three random batches (cumulative average), then BN weights and biases perturbed.
+    Shared by bench/peers/export_models.py and tools/interop/export_torchvision.py."""
+    import torchvision
+    torch.manual_seed(seed)
+    model = getattr(torchvision.models, arch)(num_classes=1000)
+    g = torch.Generator().manual_seed(seed + 1)
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    for _ in range(3):
+        model(torch.randn(4, 3, 224, 224, generator=g))
+    for m in bns:
+        m.momentum = 0.1
+        m.weight.mul_(1 + 0.1 * torch.randn(m.weight.shape, generator=g))
+        m.bias.add_(0.1 * torch.randn(m.bias.shape, generator=g))
+    return model.eval()

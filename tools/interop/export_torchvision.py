@@ -26,30 +26,15 @@ import torchvision
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "golden"))
-from torch_reference import write_safetensors  # noqa: E402
+from torch_reference import torchvision_with_bn_statistics, write_safetensors  # noqa: E402
 
 SEED = 20261129
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 INPUTS = {"a": (2, 3, 224, 192), "b": (1, 3, 160, 256)}
 
 
-@torch.no_grad()
 def build(arch: str) -> nn.Module:
-    torch.manual_seed(SEED)
-    model = getattr(torchvision.models, arch)(num_classes=1000)
-    g = torch.Generator().manual_seed(SEED + 1)
-    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None
-    model.train()
-    for _ in range(3):
-        model(torch.randn(4, 3, 224, 224, generator=g))
-    for m in bns:
-        m.momentum = 0.1
-        m.weight.mul_(1 + 0.1 * torch.randn(m.weight.shape, generator=g))
-        m.bias.add_(0.1 * torch.randn(m.bias.shape, generator=g))
-    return model.eval()
+    return torchvision_with_bn_statistics(arch, SEED)
 
 
 def save_npy(path, a):
