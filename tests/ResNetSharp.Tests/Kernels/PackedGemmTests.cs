@@ -26,6 +26,7 @@ public unsafe class PackedGemmTests
             { 1, 3, 17, 15, 64, 7, 2, 3 },        // the ImageNet stem, odd image
             { 2, 24, 7, 7, 48, 1, 2, 0 },         // strided projection shortcut
             { 1, 600, 4, 4, 33, 3, 1, 1 },        // IC > the K chunk: partial sums carried across chunks
+            { 1, 600, 4, 4, nr, 3, 1, 1 },        // rows = 16: a tile of 4 rows runs in place across the K chunks
             { 1, 64, 14, 14, 128, 3, 2, 1 },
             { 3, 130, 3, 3, 70, 3, 1, 0 },        // 1x1 output
         };

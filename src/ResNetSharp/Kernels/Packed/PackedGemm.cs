@@ -142,9 +142,11 @@ public static unsafe class PackedGemm
         int chunkTaps = Math.Max(1, KChunk / Math.Max(1, ic));
         float* wPanel = w.RowOffsets == null ? w.Data + (long)panel * w.PanelSize : w.Data + (long)panel * nr;
         float* bias = w.Bias == null ? null : w.Bias + panel * nr;
-        float* stage = stackalloc float[2 * MR * 64 + 16];
+        float* stage = stackalloc float[3 * MR * 64 + 16];
         float* stageC = (float*)(((nint)stage + 63) & ~(nint)63);
         float* stageR = stageC + MR * 64;
+        float* spare = stageR + MR * 64;
+        new Span<float>(spare, 64).Clear();
         for (int t0 = 0; t0 < taps; t0 += chunkTaps)
         {
             int t1 = Math.Min(taps, t0 + chunkTaps);
@@ -158,19 +160,22 @@ public static unsafe class PackedGemm
                 {
                     X = x, Zeros = zeros, Offsets = offsets + (long)r * taps, Taps = taps, T0 = t0, T1 = t1, InChannels = ic,
                     W = wPanel, BOffsets = w.RowOffsets, Bias = bias, C = cTile, Ldc = ldc, Residual = rTile, Ldr = ldr,
-                    Rows = rowsHere, First = first, Last = last, Relu = relu,
+                    Rows = rowsHere, First = first, Last = last, Relu = relu, Spare = spare,
                 };
-                bool partial = rowsHere < MR || cols < nr;
+                // A tile short of rows runs in place: its missing rows read and write the spare row. A tile short of
+                // columns cannot (its stores would spill into the next panel's columns) and runs on a staging copy.
+                bool partial = cols < nr;
                 if (partial)
                 {
                     // Edge tile: run the full kernel on a staging copy and write back only the valid rows and columns.
-                    for (int i = 0; i < MR; i++)
-                        for (int j = 0; j < nr; j++)
-                        {
-                            bool valid = i < rowsHere && j < cols;
-                            stageC[i * nr + j] = valid && !first ? cTile[(long)i * ldc + j] : 0f;
-                            stageR[i * nr + j] = valid && rTile != null ? rTile[(long)i * ldr + j] : 0f;
-                        }
+                    for (int i = 0; i < rowsHere; i++)
+                    {
+                        var cRow = new Span<float>(stageC + i * nr, nr);
+                        var rRow = new Span<float>(stageR + i * nr, nr);
+                        cRow.Clear(); rRow.Clear();
+                        if (!first) new ReadOnlySpan<float>(cTile + (long)i * ldc, cols).CopyTo(cRow);
+                        if (rTile != null) new ReadOnlySpan<float>(rTile + (long)i * ldr, cols).CopyTo(rRow);
+                    }
                     args.C = stageC; args.Ldc = nr;
                     args.Residual = rTile == null ? null : stageR; args.Ldr = nr;
                 }
@@ -192,7 +197,7 @@ public static unsafe class PackedGemm
                 }
                 if (partial)
                     for (int i = 0; i < rowsHere; i++)
-                        for (int j = 0; j < cols; j++) cTile[(long)i * ldc + j] = stageC[i * nr + j];
+                        new ReadOnlySpan<float>(stageC + i * nr, cols).CopyTo(new Span<float>(cTile + (long)i * ldc, cols));
             }
         }
     }
@@ -215,12 +220,21 @@ public static unsafe class PackedGemm
     internal struct TileArgs
     {
         public float* X, Zeros, W, Bias, C, Residual;
+        /// <summary>64 floats that the rows past <see cref="Rows"/> load from and store to (their results are dropped).</summary>
+        public float* Spare;
         public int* Offsets;
         /// <summary>Null for packed panels (row k at W + k·NR); else row k of B starts at W + BOffsets[k] (unpacked B).</summary>
         public int* BOffsets;
         public int Taps, T0, T1, InChannels, Ldc, Ldr, Rows;
         public bool First, Last, Relu;
     }
+
+    // Row i of C and of the residual, or the spare row for rows past the tile's last.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float* RowOfC(ref TileArgs a, int i) => i < a.Rows ? a.C + (long)i * a.Ldc : a.Spare;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float* RowOfResidual(ref TileArgs a, int i) => a.Residual == null ? null : i < a.Rows ? a.Residual + (long)i * a.Ldr : a.Spare;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float* Row(ref TileArgs a, int r, int t)
@@ -243,11 +257,11 @@ public static unsafe class PackedGemm
         else
         {
             float* p = a.C;
-            c00 = TOps.Load(p); c01 = TOps.Load(p + L); c02 = TOps.Load(p + 2 * L); c03 = TOps.Load(p + 3 * L); p += a.Ldc;
-            c10 = TOps.Load(p); c11 = TOps.Load(p + L); c12 = TOps.Load(p + 2 * L); c13 = TOps.Load(p + 3 * L); p += a.Ldc;
-            c20 = TOps.Load(p); c21 = TOps.Load(p + L); c22 = TOps.Load(p + 2 * L); c23 = TOps.Load(p + 3 * L); p += a.Ldc;
-            c30 = TOps.Load(p); c31 = TOps.Load(p + L); c32 = TOps.Load(p + 2 * L); c33 = TOps.Load(p + 3 * L); p += a.Ldc;
-            c40 = TOps.Load(p); c41 = TOps.Load(p + L); c42 = TOps.Load(p + 2 * L); c43 = TOps.Load(p + 3 * L); p += a.Ldc;
+            c00 = TOps.Load(p); c01 = TOps.Load(p + L); c02 = TOps.Load(p + 2 * L); c03 = TOps.Load(p + 3 * L); p = RowOfC(ref a, 1);
+            c10 = TOps.Load(p); c11 = TOps.Load(p + L); c12 = TOps.Load(p + 2 * L); c13 = TOps.Load(p + 3 * L); p = RowOfC(ref a, 2);
+            c20 = TOps.Load(p); c21 = TOps.Load(p + L); c22 = TOps.Load(p + 2 * L); c23 = TOps.Load(p + 3 * L); p = RowOfC(ref a, 3);
+            c30 = TOps.Load(p); c31 = TOps.Load(p + L); c32 = TOps.Load(p + 2 * L); c33 = TOps.Load(p + 3 * L); p = RowOfC(ref a, 4);
+            c40 = TOps.Load(p); c41 = TOps.Load(p + L); c42 = TOps.Load(p + 2 * L); c43 = TOps.Load(p + 3 * L); p = RowOfC(ref a, 5);
             c50 = TOps.Load(p); c51 = TOps.Load(p + L); c52 = TOps.Load(p + 2 * L); c53 = TOps.Load(p + 3 * L);
         }
         int ic = a.InChannels;
@@ -272,13 +286,12 @@ public static unsafe class PackedGemm
                 c50 = TOps.MultiplyAdd(v, b0, c50); c51 = TOps.MultiplyAdd(v, b1, c51); c52 = TOps.MultiplyAdd(v, b2, c52); c53 = TOps.MultiplyAdd(v, b3, c53);
             }
         }
-        float* cp = a.C, rp = a.Residual;
-        StoreRow4<TOps, TV>(ref a, cp, rp, c00, c01, c02, c03); cp += a.Ldc; rp += rp == null ? 0 : a.Ldr;
-        StoreRow4<TOps, TV>(ref a, cp, rp, c10, c11, c12, c13); cp += a.Ldc; rp += rp == null ? 0 : a.Ldr;
-        StoreRow4<TOps, TV>(ref a, cp, rp, c20, c21, c22, c23); cp += a.Ldc; rp += rp == null ? 0 : a.Ldr;
-        StoreRow4<TOps, TV>(ref a, cp, rp, c30, c31, c32, c33); cp += a.Ldc; rp += rp == null ? 0 : a.Ldr;
-        StoreRow4<TOps, TV>(ref a, cp, rp, c40, c41, c42, c43); cp += a.Ldc; rp += rp == null ? 0 : a.Ldr;
-        StoreRow4<TOps, TV>(ref a, cp, rp, c50, c51, c52, c53);
+        StoreRow4<TOps, TV>(ref a, a.C, a.Residual, c00, c01, c02, c03);
+        StoreRow4<TOps, TV>(ref a, RowOfC(ref a, 1), RowOfResidual(ref a, 1), c10, c11, c12, c13);
+        StoreRow4<TOps, TV>(ref a, RowOfC(ref a, 2), RowOfResidual(ref a, 2), c20, c21, c22, c23);
+        StoreRow4<TOps, TV>(ref a, RowOfC(ref a, 3), RowOfResidual(ref a, 3), c30, c31, c32, c33);
+        StoreRow4<TOps, TV>(ref a, RowOfC(ref a, 4), RowOfResidual(ref a, 4), c40, c41, c42, c43);
+        StoreRow4<TOps, TV>(ref a, RowOfC(ref a, 5), RowOfResidual(ref a, 5), c50, c51, c52, c53);
     }
 
     /// <summary>6 rows × 2 vectors, for 16-register ISAs: 12 accumulators, 2 weight loads and 6 broadcasts per channel.</summary>
@@ -292,11 +305,11 @@ public static unsafe class PackedGemm
         else
         {
             float* p = a.C;
-            c00 = TOps.Load(p); c01 = TOps.Load(p + L); p += a.Ldc;
-            c10 = TOps.Load(p); c11 = TOps.Load(p + L); p += a.Ldc;
-            c20 = TOps.Load(p); c21 = TOps.Load(p + L); p += a.Ldc;
-            c30 = TOps.Load(p); c31 = TOps.Load(p + L); p += a.Ldc;
-            c40 = TOps.Load(p); c41 = TOps.Load(p + L); p += a.Ldc;
+            c00 = TOps.Load(p); c01 = TOps.Load(p + L); p = RowOfC(ref a, 1);
+            c10 = TOps.Load(p); c11 = TOps.Load(p + L); p = RowOfC(ref a, 2);
+            c20 = TOps.Load(p); c21 = TOps.Load(p + L); p = RowOfC(ref a, 3);
+            c30 = TOps.Load(p); c31 = TOps.Load(p + L); p = RowOfC(ref a, 4);
+            c40 = TOps.Load(p); c41 = TOps.Load(p + L); p = RowOfC(ref a, 5);
             c50 = TOps.Load(p); c51 = TOps.Load(p + L);
         }
         int ic = a.InChannels;
@@ -315,13 +328,12 @@ public static unsafe class PackedGemm
                 v = TOps.Broadcast(a5[k]); c50 = TOps.MultiplyAdd(v, b0, c50); c51 = TOps.MultiplyAdd(v, b1, c51);
             }
         }
-        float* cp = a.C, rp = a.Residual;
-        StoreRow2<TOps, TV>(ref a, cp, rp, c00, c01); cp += a.Ldc; rp += rp == null ? 0 : a.Ldr;
-        StoreRow2<TOps, TV>(ref a, cp, rp, c10, c11); cp += a.Ldc; rp += rp == null ? 0 : a.Ldr;
-        StoreRow2<TOps, TV>(ref a, cp, rp, c20, c21); cp += a.Ldc; rp += rp == null ? 0 : a.Ldr;
-        StoreRow2<TOps, TV>(ref a, cp, rp, c30, c31); cp += a.Ldc; rp += rp == null ? 0 : a.Ldr;
-        StoreRow2<TOps, TV>(ref a, cp, rp, c40, c41); cp += a.Ldc; rp += rp == null ? 0 : a.Ldr;
-        StoreRow2<TOps, TV>(ref a, cp, rp, c50, c51);
+        StoreRow2<TOps, TV>(ref a, a.C, a.Residual, c00, c01);
+        StoreRow2<TOps, TV>(ref a, RowOfC(ref a, 1), RowOfResidual(ref a, 1), c10, c11);
+        StoreRow2<TOps, TV>(ref a, RowOfC(ref a, 2), RowOfResidual(ref a, 2), c20, c21);
+        StoreRow2<TOps, TV>(ref a, RowOfC(ref a, 3), RowOfResidual(ref a, 3), c30, c31);
+        StoreRow2<TOps, TV>(ref a, RowOfC(ref a, 4), RowOfResidual(ref a, 4), c40, c41);
+        StoreRow2<TOps, TV>(ref a, RowOfC(ref a, 5), RowOfResidual(ref a, 5), c50, c51);
     }
 
     // Epilogue on the last K chunk: + bias, + residual, ReLU. Earlier chunks store the raw partial sums.
