@@ -24,6 +24,11 @@ public class ConvKernelTests
         { 1, 8, 33, 31, 9, 3, 2, 1 },  // large and odd
         { 5, 3, 9, 9, 65, 3, 1, 1 },   // 81 pixels: one full 64-pixel panel and a tail; images over threads
         { 4, 70, 8, 8, 7, 1, 1, 0 },   // K = 70: the transposed im2col spans two 64-row panels
+        { 3, 1, 28, 28, 16, 3, 1, 1 }, // resnet20's stem: one input channel (an odd channel count)
+        { 2, 3, 7, 6, 4, 3, 1, 0 },    // 3x3 unpadded: two junk columns per row
+        { 2, 5, 6, 5, 33, 3, 1, 2 },   // padding 2, 33 output channels (past 32)
+        { 37, 6, 7, 9, 32, 3, 1, 1 },  // 32 output channels; images over threads
+        { 11, 16, 40, 40, 16, 3, 1, 1 }, // weight gradient in sub-batches of 4 images, the last one short
     };
 
     private static float[] Random(int n, int seed)

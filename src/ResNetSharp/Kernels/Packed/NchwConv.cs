@@ -192,25 +192,37 @@ public static unsafe class NchwConv
         // Stride 1: dW is computed transposed from shifted views (no transposed im2col). On AVX-512, up to 32 output
         // channels use 32-wide panels (the 6x32 zmm tile): measured at 16 channels, 6.9 ms per resnet20 layer1 dW
         // against 13 ms on the 16-wide ymm tile and more on 64-wide panels of mostly zeros.
-        bool transposedDw = shifted;
-        int dwNr = nr == 64 && oc <= 32 ? 32 : nr;
+        // 3x3 with few output channels on AVX-512: a tile of whole input channels (Conv3x3WeightGradient), with dWᵀ
+        // in rows of 16 or 32 output channels.
+        bool tapDw = shifted && Conv3x3WeightGradient.Supports(g);
+        bool transposedDw = shifted && !tapDw;
+        int dwNr = tapDw ? Conv3x3WeightGradient.PaddedOutChannels(oc) : nr == 64 && oc <= 32 ? 32 : nr;
         int dwPanels = (oc + dwNr - 1) / dwNr, dwColumns = dwPanels * dwNr;
         int paddedWidth = g.Width + 2 * g.Padding, wideColumns = g.OutHeight * paddedWidth;
         int[] shiftRows = transposedDw ? ShiftTable(g.InChannels, g.Height + 2 * g.Padding, paddedWidth, g.KernelH) : [];
         int paddedImage = g.InChannels * (g.Height + 2 * g.Padding) * paddedWidth;
         int dwImages = Math.Max(1, Math.Min(batch, StackedPanelFloats / Math.Max(1, dwPanels * wideColumns * dwNr + paddedImage)));
+        if (tapDw) dwImages = Math.Max(1, Math.Min(batch, StackedPanelFloats / (wideColumns * dwNr + paddedImage)));
         WorkerPool.For(groups, group =>
         {
             float* dwPart = (float*)parts[group];
-            new Span<float>(dwPart, transposedDw ? dwColumns * k : oc * k).Clear();
+            new Span<float>(dwPart, shifted ? dwColumns * k : oc * k).Clear();
             int start = group * batch / groups, end = (group + 1) * batch / groups;
             int sub = Math.Min(subBatch, Math.Max(1, end - start));
-            var a = Scratch(ref _scratchA, Math.Max(Math.Max(kPanels * sub * p * nr, pPanels * oc * nr), transposedDw ? dwPanels * dwImages * wideColumns * dwNr : 0));
+            var a = Scratch(ref _scratchA, Math.Max(Math.Max(kPanels * sub * p * nr, pPanels * oc * nr), shifted ? dwPanels * dwImages * wideColumns * dwNr : 0));
             var b = Scratch(ref _scratchB, k * p);  // the im2col rows, then dcol
             for (int n0 = start; n0 < end; n0 += sub)
             {
                 int count = Math.Min(sub, end - n0);
-                if (transposedDw)
+                if (tapDw)
+                    for (int start2 = n0; start2 < n0 + count; start2 += dwImages)
+                    {
+                        int images = Math.Min(dwImages, n0 + count - start2);
+                        float* xpad = PadImages(geometry, (float*)xp + (long)start2 * geometry.InImage, images);
+                        Conv3x3WeightGradient.TransposeGradients(geometry, (float*)dyp + (long)start2 * geometry.OutImage, images, a.Pointer);
+                        Conv3x3WeightGradient.Accumulate(geometry, xpad, paddedImage, a.Pointer, images, dwPart);
+                    }
+                else if (transposedDw)
                 {
                     // dWᵀ (K, OC) += col · dyᵀ without a transposed im2col: the rows of col are shifted views of the
                     // padded images, and dyᵀ (junk wide columns zero) is packed in panels of dwNr output channels.
@@ -243,7 +255,7 @@ public static unsafe class NchwConv
                 else
                 for (int i = 0; i < count; i++)
                     PackIm2ColTransposed(geometry, (float*)xp + (long)(n0 + i) * geometry.InImage, a.Pointer + (long)i * p * nr, b.Pointer, (long)count * p * nr);
-                if (!transposedDw)
+                if (!shifted)
                     PackedGemm.Run(new PanelMatrix(a.Pointer, null, k, count, p), (float*)dyp + (long)n0 * geometry.OutImage, ImageRowOffsets(oc, p, count), oc, dwPart, k,
                         null, 0, relu: false, accumulate: true);
                 if (dxp == 0) continue;
@@ -268,7 +280,7 @@ public static unsafe class NchwConv
         for (int gi = 0; gi < groups; gi++)
         {
             float* part = (float*)parts[gi];
-            if (transposedDw)
+            if (shifted)
                 for (int o = 0; o < oc; o++)
                     for (int i = 0; i < k; i++) dw[(long)o * k + i] += part[(long)i * dwColumns + o];
             else
