@@ -25,7 +25,7 @@ public static unsafe class BatchNormKernel
         for (int c = 0; c < channels; c++) shift[c] = x[c * plane];
         fixed (T* xp = x)
         {
-            var sums = ReduceByChannel(batch, channels, plane, (T*)xp, null, shift, (xs, _, k) => SumAndSquares(xs, k));
+            var sums = ReduceByChannel(batch, channels, plane, (T*)xp, null, shift, (xs, _, _, k) => SumAndSquares(xs, k));
             for (int c = 0; c < channels; c++)
             {
                 double m1 = sums[c].A / count, m2 = sums[c].B / count;
@@ -51,7 +51,7 @@ public static unsafe class BatchNormKernel
         return (s, sq);
     }
 
-    private delegate (T A, T B) PlaneReduction<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, T mu);
+    private delegate (T A, T B) PlaneReduction<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> z, T mu);
 
     /// <summary>
     /// Σ over the batch of a per-plane reduction, per channel, walking memory in order (image by image) so that
@@ -59,12 +59,12 @@ public static unsafe class BatchNormKernel
     /// double. Reading channel by channel instead jumps C·H·W floats between planes, and small planes then wait
     /// on memory latency (measured 6x slower on 14x14 planes).
     /// </summary>
-    private static (double A, double B)[] ReduceByChannel<T>(int batch, int channels, int plane, T* x, T* y, T[]? mu, PlaneReduction<T> reduce)
+    private static (double A, double B)[] ReduceByChannel<T>(int batch, int channels, int plane, T* x, T* y, T[]? mu, PlaneReduction<T> reduce, T* z = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int groups = Math.Max(1, Math.Min(Engine.Threads, batch));
         var partial = new (double A, double B)[groups * channels];
-        nint px = (nint)x, py = (nint)y;
+        nint px = (nint)x, py = (nint)y, pz = (nint)z;
         WorkerPool.For(groups, group =>
         {
             for (int n = group * batch / groups; n < (group + 1) * batch / groups; n++)
@@ -72,7 +72,7 @@ public static unsafe class BatchNormKernel
                 {
                     long o = ((long)n * channels + c) * plane;
                     var (a, b) = reduce(new ReadOnlySpan<T>((T*)px + o, plane), py == 0 ? default : new ReadOnlySpan<T>((T*)py + o, plane),
-                        mu is null ? T.Zero : mu[c]);
+                        pz == 0 ? default : new ReadOnlySpan<T>((T*)pz + o, plane), mu is null ? T.Zero : mu[c]);
                     ref var slot = ref partial[group * channels + c];
                     slot.A += double.CreateTruncating(a);
                     slot.B += double.CreateTruncating(b);
@@ -88,14 +88,17 @@ public static unsafe class BatchNormKernel
         return total;
     }
 
-    /// <summary>y = x·scale[c] + shift[c]: the normalisation with γ, β, μ and σ⁻¹ folded into one scale and shift.</summary>
-    public static void ScaleShift<T>(int batch, int channels, int plane, ReadOnlySpan<T> x, ReadOnlySpan<T> scale, ReadOnlySpan<T> shift, Span<T> y)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>
+    /// y = x·scale[c] + shift[c]: the normalisation with γ, β, μ and σ⁻¹ folded into one scale and shift; with
+    /// <paramref name="relu"/>, y = max(that, 0), the ReLU that follows a block's first BN, in the same pass.
+    /// </summary>
+    public static void ScaleShift<T>(int batch, int channels, int plane, ReadOnlySpan<T> x, ReadOnlySpan<T> scale, ReadOnlySpan<T> shift, Span<T> y,
+        bool relu = false) where T : unmanaged, IFloatingPointIeee754<T>
     {
         fixed (T* xp = x) fixed (T* sp = scale) fixed (T* hp = shift) fixed (T* yp = y)
         {
             nint px = (nint)xp, ps = (nint)sp, ph = (nint)hp, py = (nint)yp;
-            WorkerPool.For(batch * channels, nc =>
+            ForPlanes(batch * channels, plane, nc =>
             {
                 int c = nc % channels;
                 var src = new ReadOnlySpan<T>((T*)px + (long)nc * plane, plane);
@@ -107,33 +110,55 @@ public static unsafe class BatchNormKernel
                     var sv = MemoryMarshal.Cast<T, Vector<T>>(src);
                     var dv = MemoryMarshal.Cast<T, Vector<T>>(dst);
                     Vector<T> va = new(a), vb = new(b);
-                    for (int v = 0; v < sv.Length; v++) dv[v] = sv[v] * va + vb;
+                    if (relu) for (int v = 0; v < sv.Length; v++) dv[v] = Vector.Max(sv[v] * va + vb, Vector<T>.Zero);
+                    else for (int v = 0; v < sv.Length; v++) dv[v] = sv[v] * va + vb;
                     i = sv.Length * Vector<T>.Count;
                 }
-                for (; i < plane; i++) dst[i] = src[i] * a + b;
+                for (; i < plane; i++)
+                {
+                    T v = src[i] * a + b;
+                    dst[i] = relu && !(v > T.Zero) ? T.Zero : v;
+                }
             });
         }
+    }
+
+    /// <summary>
+    /// Runs body(plane index) for every plane, several small planes per worker task (at least
+    /// <see cref="Elementwise.ChunkSize"/> / 4 values each): one task per 7x7 plane costs more in dispatch than it computes.
+    /// </summary>
+    private static void ForPlanes(int planes, int plane, Action<int> body)
+    {
+        int perTask = Math.Max(1, (Elementwise.ChunkSize / 4) / Math.Max(1, plane));
+        WorkerPool.For((planes + perTask - 1) / perTask, task =>
+        {
+            for (int nc = task * perTask, end = Math.Min(planes, nc + perTask); nc < end; nc++) body(nc);
+        });
     }
 
     /// <summary>
     /// dγ += Σ dy·x̂ and dβ += Σ dy per channel. When <paramref name="training"/>,
     /// dx = γσ⁻¹·(dy − Σdy/m − x̂·Σ(dy·x̂)/m) (the batch statistics depend on x); otherwise dx = γσ⁻¹·dy.
     /// x̂ is recomputed from x − μ (not from x and μ separately), which keeps the subtraction exact enough in float.
+    /// A non-empty reluOutput is the output of a fused BN + ReLU (<see cref="ScaleShift{T}"/> with relu): dy is then
+    /// taken as 0 where that output is not positive, which is the ReLU's backward without a pass of its own.
     /// </summary>
     public static void Backward<T>(int batch, int channels, int plane, ReadOnlySpan<T> x, ReadOnlySpan<T> dy,
         ReadOnlySpan<double> mean, ReadOnlySpan<double> invStd, ReadOnlySpan<T> gamma, bool training,
-        Span<T> dx, Span<T> dgamma, Span<T> dbeta) where T : unmanaged, IFloatingPointIeee754<T>
+        Span<T> dx, Span<T> dgamma, Span<T> dbeta, ReadOnlySpan<T> reluOutput = default) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (!reluOutput.IsEmpty && reluOutput.Length != dy.Length)
+            throw new ArgumentException($"the ReLU output has {reluOutput.Length} values, dy has {dy.Length}");
         double m = (double)batch * plane;
         var muT = new T[channels];
         for (int c = 0; c < channels; c++) muT[c] = T.CreateTruncating(mean[c]);
         var a = new T[channels];
         var b = new T[channels];
         var k = new T[channels];
-        fixed (T* xp = x) fixed (T* dyp = dy) fixed (T* dxp = dx)
+        fixed (T* xp = x) fixed (T* dyp = dy) fixed (T* dxp = dx) fixed (T* rp = reluOutput)
         {
             // Σdy and Σdy·(x − μ) per channel, in memory order.
-            var sums = ReduceByChannel(batch, channels, plane, (T*)dyp, (T*)xp, muT, (d, xs, mu) => SumAndCentredDot(d, xs, mu));
+            var sums = ReduceByChannel(batch, channels, plane, (T*)dyp, (T*)xp, muT, (d, xs, r, mu) => SumAndCentredDot(d, xs, r, mu), (T*)rp);
             for (int c = 0; c < channels; c++)
             {
                 double sumDy = sums[c].A, sumDyXhat = sums[c].B * invStd[c];
@@ -146,45 +171,67 @@ public static unsafe class BatchNormKernel
                 k[c] = training ? T.CreateTruncating(-g * sumDy / m) : T.Zero;
             }
             if (dx.IsEmpty) return;
-            nint px = (nint)xp, pdy = (nint)dyp, pdx = (nint)dxp;
-            WorkerPool.For(batch * channels, nc =>
+            nint px = (nint)xp, pdy = (nint)dyp, pdx = (nint)dxp, pr = (nint)rp;
+            ForPlanes(batch * channels, plane, nc =>
             {
                 int c = nc % channels;
                 long o = (long)nc * plane;
-                Combine(new ReadOnlySpan<T>((T*)pdy + o, plane), new ReadOnlySpan<T>((T*)px + o, plane), muT[c], a[c], b[c], k[c], new Span<T>((T*)pdx + o, plane));
+                Combine(new ReadOnlySpan<T>((T*)pdy + o, plane), new ReadOnlySpan<T>((T*)px + o, plane),
+                    pr == 0 ? default : new ReadOnlySpan<T>((T*)pr + o, plane), muT[c], a[c], b[c], k[c], new Span<T>((T*)pdx + o, plane));
             });
         }
     }
 
-    private static (T Sum, T CentredDot) SumAndCentredDot<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, T mu) where T : unmanaged, IFloatingPointIeee754<T>
+    // Σdy and Σdy·(x − μ) over one plane; dy masked to 0 where the fused ReLU's output r is not positive.
+    private static (T Sum, T CentredDot) SumAndCentredDot<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, ReadOnlySpan<T> r, T mu) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int i = 0;
         T s = T.Zero, sx = T.Zero;
+        bool masked = !r.IsEmpty;
         if (Vector.IsHardwareAccelerated)
         {
             var dv = MemoryMarshal.Cast<T, Vector<T>>(dy);
             var xv = MemoryMarshal.Cast<T, Vector<T>>(x);
+            var rv = MemoryMarshal.Cast<T, Vector<T>>(r);
             Vector<T> acc = Vector<T>.Zero, accX = Vector<T>.Zero, vm = new(mu);
-            for (int v = 0; v < dv.Length; v++) { acc += dv[v]; accX += dv[v] * (xv[v] - vm); }
+            for (int v = 0; v < dv.Length; v++)
+            {
+                var d = masked ? Vector.ConditionalSelect(Vector.GreaterThan(rv[v], Vector<T>.Zero), dv[v], Vector<T>.Zero) : dv[v];
+                acc += d; accX += d * (xv[v] - vm);
+            }
             s = Vector.Sum(acc); sx = Vector.Sum(accX);
             i = dv.Length * Vector<T>.Count;
         }
-        for (; i < dy.Length; i++) { s += dy[i]; sx += dy[i] * (x[i] - mu); }
+        for (; i < dy.Length; i++)
+        {
+            T d = masked && !(r[i] > T.Zero) ? T.Zero : dy[i];
+            s += d; sx += d * (x[i] - mu);
+        }
         return (s, sx);
     }
 
-    private static void Combine<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, T mu, T a, T b, T k, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void Combine<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, ReadOnlySpan<T> r, T mu, T a, T b, T k, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int i = 0;
+        bool masked = !r.IsEmpty;
         if (Vector.IsHardwareAccelerated)
         {
             var dv = MemoryMarshal.Cast<T, Vector<T>>(dy);
             var xv = MemoryMarshal.Cast<T, Vector<T>>(x);
+            var rv = MemoryMarshal.Cast<T, Vector<T>>(r);
             var ov = MemoryMarshal.Cast<T, Vector<T>>(dx);
             Vector<T> va = new(a), vb = new(b), vk = new(k), vm = new(mu);
-            for (int v = 0; v < dv.Length; v++) ov[v] = va * dv[v] + vb * (xv[v] - vm) + vk;
+            for (int v = 0; v < dv.Length; v++)
+            {
+                var d = masked ? Vector.ConditionalSelect(Vector.GreaterThan(rv[v], Vector<T>.Zero), dv[v], Vector<T>.Zero) : dv[v];
+                ov[v] = va * d + vb * (xv[v] - vm) + vk;
+            }
             i = dv.Length * Vector<T>.Count;
         }
-        for (; i < dy.Length; i++) dx[i] = a * dy[i] + b * (x[i] - mu) + k;
+        for (; i < dy.Length; i++)
+        {
+            T d = masked && !(r[i] > T.Zero) ? T.Zero : dy[i];
+            dx[i] = a * d + b * (x[i] - mu) + k;
+        }
     }
 }

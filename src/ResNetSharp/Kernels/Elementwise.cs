@@ -24,6 +24,10 @@ public static class Elementwise
     public static void Add<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> =>
         Chunked(a, b, y, static (p, q, d) => AddChunk(p, q, d));
 
+    /// <summary>y = max(a + b, 0): a residual block's add and final ReLU in one pass.</summary>
+    public static void AddRelu<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> =>
+        Chunked(a, b, y, static (p, q, d) => AddReluChunk(p, q, d));
+
     /// <summary>y += x.</summary>
     public static void AddInPlace<T>(Span<T> y, ReadOnlySpan<T> x) where T : unmanaged, IFloatingPointIeee754<T> =>
         AddChunk(y, x, y);
@@ -67,6 +71,24 @@ public static class Elementwise
             i = av.Length * Vector<T>.Count;
         }
         for (; i < a.Length; i++) y[i] = a[i] + b[i];
+    }
+
+    private static void AddReluChunk<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var av = MemoryMarshal.Cast<T, Vector<T>>(a);
+            var bv = MemoryMarshal.Cast<T, Vector<T>>(b);
+            var yv = MemoryMarshal.Cast<T, Vector<T>>(y);
+            for (int v = 0; v < av.Length; v++) yv[v] = Vector.Max(av[v] + bv[v], Vector<T>.Zero);
+            i = av.Length * Vector<T>.Count;
+        }
+        for (; i < a.Length; i++)
+        {
+            T s = a[i] + b[i];
+            y[i] = s > T.Zero ? s : T.Zero;
+        }
     }
 
     private delegate void ChunkOp<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y);

@@ -71,20 +71,35 @@ public abstract class ResidualBlock<T> : Module<T> where T : unmanaged, IFloatin
     public override Tensor<T> Forward(Tensor<T> x)
     {
         var f = x;
-        foreach (var (_, m) in Branch) f = Timed(m, f, forward: true);
-        if (Shortcut != ShortcutKind.None)
-            f = _add.Forward(f, Downsample is null ? x : Timed(Downsample, x, forward: true), Label);
-        return _outRelu.Forward(f);
+        var branch = Branch.Select(b => b.Module).ToList();
+        for (int i = 0; i < branch.Count; i++)
+        {
+            // A BN followed by a ReLU runs as one pass (the BN's Backward then covers both).
+            if (branch[i] is BatchNorm2d<T> bn && i + 1 < branch.Count && branch[i + 1] is ReLU<T>)
+            {
+                f = Timed(bn, f, forward: true, reluAfterNorm: true);
+                i++;
+                continue;
+            }
+            f = Timed(branch[i], f, forward: true);
+        }
+        if (Shortcut == ShortcutKind.None) return _outRelu.Forward(f);
+        // The add and the final ReLU in one pass.
+        return _add.Forward(f, Downsample is null ? x : Timed(Downsample, x, forward: true), Label, relu: true);
     }
 
     public override Tensor<T> Backward(Tensor<T> dy)
     {
-        var d = _outRelu.Backward(dy);
+        var d = Shortcut == ShortcutKind.None ? _outRelu.Backward(dy) : _add.ReluBackward(dy);
         var dBranch = d;
-        var branch = Branch.ToList();
-        for (int i = branch.Count - 1; i >= 0; i--) dBranch = Timed(branch[i].Module, dBranch, forward: false);
+        var branch = Branch.Select(b => b.Module).ToList();
+        for (int i = branch.Count - 1; i >= 0; i--)
+        {
+            if (branch[i] is ReLU<T> && i > 0 && branch[i - 1] is BatchNorm2d<T>) continue;  // fused into the BN
+            dBranch = Timed(branch[i], dBranch, forward: false);
+        }
         if (Shortcut == ShortcutKind.None) return dBranch;
-        var (_, dShortcutOut) = ResidualAdd<T>.Backward(d);
+        var dShortcutOut = d;  // d(a + b)/db = 1
         var dShortcut = Downsample is null ? dShortcutOut : Timed(Downsample, dShortcutOut, forward: false);
         var dx = Tensor<T>.Reuse(ref _inputGrad, false, dBranch.ShapeArray);
         Kernels.Elementwise.Add<T>(dBranch.Span, dShortcut.Span, dx.Span);
@@ -92,16 +107,19 @@ public abstract class ResidualBlock<T> : Module<T> where T : unmanaged, IFloatin
     }
 
     // Runs one layer of the block, recording it in the active LayerProfile (resnet bench --train --profile).
-    private static Tensor<T> Timed(Module<T> m, Tensor<T> input, bool forward)
+    private static Tensor<T> Timed(Module<T> m, Tensor<T> input, bool forward, bool reluAfterNorm = false)
     {
         var profile = LayerProfile.Current;
-        if (profile is null) return forward ? m.Forward(input) : m.Backward(input);
+        if (profile is null) return Run(m, input, forward, reluAfterNorm);
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
         var shape = input.ShapeArray;
-        var output = forward ? m.Forward(input) : m.Backward(input);
+        var output = Run(m, input, forward, reluAfterNorm);
         if (m is not Sequential<T>) profile.Add(m.Label, forward ? "forward" : "backward", forward ? m.MacsPerImage(shape) * shape[0] : 0, start);
         return output;
     }
+
+    private static Tensor<T> Run(Module<T> m, Tensor<T> input, bool forward, bool reluAfterNorm) =>
+        !forward ? m.Backward(input) : reluAfterNorm ? ((BatchNorm2d<T>)m).Forward(input, relu: true) : m.Forward(input);
 }
 
 /// <summary>Two 3x3 convolutions (ResNet-18/34 and the CIFAR networks): conv1 (stride s) → bn1 → relu → conv2 → bn2.</summary>

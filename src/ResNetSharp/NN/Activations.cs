@@ -33,15 +33,30 @@ public sealed class ResidualAdd<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private Tensor<T>? _output;
 
-    public Tensor<T> Forward(Tensor<T> a, Tensor<T> b, string layer)
+    public Tensor<T> Forward(Tensor<T> a, Tensor<T> b, string layer) => Forward(a, b, layer, relu: false);
+
+    /// <summary>With <paramref name="relu"/>, y = max(a + b, 0) in one pass; <see cref="ReluBackward"/> is then its gradient.</summary>
+    public Tensor<T> Forward(Tensor<T> a, Tensor<T> b, string layer, bool relu)
     {
         if (!a.Shape.SequenceEqual(b.Shape))
             throw new ShapeMismatchException(layer, $"the residual branch's shape {Tensor<T>.ShapeString(a.Shape)}", b.ShapeArray,
                 "shortcut and residual branch disagree");
         var y = Tensor<T>.Reuse(ref _output, false, a.ShapeArray);
-        Elementwise.Add<T>(a.Span, b.Span, y.Span);
+        if (relu) Elementwise.AddRelu<T>(a.Span, b.Span, y.Span);
+        else Elementwise.Add<T>(a.Span, b.Span, y.Span);
         return y;
     }
+
+    /// <summary>The gradient of max(a + b, 0) with respect to a and to b (the same tensor): dy where the output is positive.</summary>
+    public Tensor<T> ReluBackward(Tensor<T> dy)
+    {
+        var y = _output ?? throw new InvalidOperationException("residual add: Backward called before Forward");
+        var d = Tensor<T>.Reuse(ref _gradient, false, y.ShapeArray);
+        Elementwise.ReluBackward<T>(y.Span, dy.Span, d.Span);
+        return d;
+    }
+
+    private Tensor<T>? _gradient;
 
     /// <summary>d(a+b)/da = d(a+b)/db = 1, so both gradients are dy itself (no copy).</summary>
     public static (Tensor<T> Da, Tensor<T> Db) Backward(Tensor<T> dy) => (dy, dy);

@@ -12,7 +12,7 @@ public sealed class BatchNorm2d<T> : Module<T> where T : unmanaged, IFloatingPoi
 {
     private Tensor<T>? _input, _output, _inputGrad, _scale, _shift;
     private readonly double[] _mean, _invStd, _variance;
-    private bool _forwardWasTraining;
+    private bool _forwardWasTraining, _reluFused;
 
     public BatchNorm2d(int channels, double eps = 1e-5, double momentum = 0.1)
     {
@@ -49,7 +49,13 @@ public sealed class BatchNorm2d<T> : Module<T> where T : unmanaged, IFloatingPoi
         return input.ToArray();
     }
 
-    public override Tensor<T> Forward(Tensor<T> x)
+    public override Tensor<T> Forward(Tensor<T> x) => Forward(x, relu: false);
+
+    /// <summary>
+    /// The normalisation followed by max(·, 0) in the same pass over the data, for a BN that a ReLU follows (blocks
+    /// and Sequential run the pair this way); Backward then includes the ReLU's gradient.
+    /// </summary>
+    internal Tensor<T> Forward(Tensor<T> x, bool relu)
     {
         OutputShape(x.Shape);
         int n = x.N, c = Channels, plane = x.H * x.W;
@@ -89,9 +95,10 @@ public sealed class BatchNorm2d<T> : Module<T> where T : unmanaged, IFloatingPoi
             shift[ch] = T.CreateTruncating(double.CreateTruncating(beta[ch]) - _mean[ch] * s);
         }
         var y = Tensor<T>.Reuse(ref _output, false, x.ShapeArray);
-        BatchNormKernel.ScaleShift(n, c, plane, x.Span, scale, shift, y.Span);
+        BatchNormKernel.ScaleShift(n, c, plane, x.Span, scale, shift, y.Span, relu);
         _input = x;
         _forwardWasTraining = IsTraining;
+        _reluFused = relu;
         return y;
     }
 
@@ -100,7 +107,7 @@ public sealed class BatchNorm2d<T> : Module<T> where T : unmanaged, IFloatingPoi
         var x = _input ?? throw new InvalidOperationException($"{Label}: Backward called before Forward");
         var dx = Tensor<T>.Reuse(ref _inputGrad, false, x.ShapeArray);
         BatchNormKernel.Backward(x.N, Channels, x.H * x.W, x.Span, dy.Span, _mean, _invStd, Weight.Value.Span,
-            _forwardWasTraining, dx.Span, Weight.Grad.Span, Bias.Grad.Span);
+            _forwardWasTraining, dx.Span, Weight.Grad.Span, Bias.Grad.Span, _reluFused ? _output!.Span : default);
         return dx;
     }
 }

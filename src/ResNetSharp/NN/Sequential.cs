@@ -40,11 +40,15 @@ public class Sequential<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     public override Tensor<T> Forward(Tensor<T> x)
     {
         var profile = LayerProfile.Current;
-        foreach (var (_, m) in _children)
+        for (int i = 0; i < _children.Count; i++)
         {
+            var m = _children[i].Module;
             long start = profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
             var shape = profile is null ? null : x.ShapeArray;
-            x = m.Forward(x);
+            // A BN followed by a ReLU runs as one pass (the BN's Backward then covers both).
+            bool fused = m is BatchNorm2d<T> && i + 1 < _children.Count && _children[i + 1].Module is ReLU<T>;
+            x = fused ? ((BatchNorm2d<T>)m).Forward(x, relu: true) : m.Forward(x);
+            if (fused) i++;
             if (profile is not null && m is not Sequential<T> && m.Children.All(c => c.Module is not Conv2d<T>))
                 profile.Add(m.Label, "forward", m.MacsPerImage(shape!) * shape![0], start);
         }
@@ -58,6 +62,7 @@ public class Sequential<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
         {
             long start = profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
             var m = _children[i].Module;
+            if (m is ReLU<T> && i > 0 && _children[i - 1].Module is BatchNorm2d<T>) continue;  // fused into the BN
             dy = m.Backward(dy);
             if (profile is not null && m is not Sequential<T> && m.Children.All(c => c.Module is not Conv2d<T>))
                 profile.Add(m.Label, "backward", 0, start);

@@ -27,4 +27,44 @@ public class BatchNormKernelTests
             Assert.True(Math.Abs(v - variance[c]) <= 1e-3 * Math.Max(v, 1e-3), $"channel {c}: variance {variance[c]} vs {v}");
         }
     }
+
+    /// <summary>
+    /// BN with the following ReLU fused (one forward pass, the ReLU's mask applied inside the BN backward) against the
+    /// two run apart, in float on the vectorised kernels: plane sizes around the vector width, many planes per task.
+    /// </summary>
+    [Theory]
+    [InlineData(3, 2, 1)]
+    [InlineData(5, 3, 7)]
+    [InlineData(4, 4, 17)]
+    [InlineData(64, 16, 49)]
+    [InlineData(2, 3, 1000)]
+    public void FusedReluMatchesBatchNormThenRelu(int batch, int channels, int plane)
+    {
+        var rng = new Random(batch * 7 + plane);
+        float[] R(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        int total = batch * channels * plane;
+        var x = R(total); var dy = R(total);
+        var scale = R(channels); var shift = R(channels); var gamma = R(channels);
+        var mean = new double[channels]; var variance = new double[channels];
+        BatchNormKernel.Statistics<float>(batch, channels, plane, x, mean, variance);
+        var invStd = variance.Select(v => 1 / Math.Sqrt(v + 1e-5)).ToArray();
+
+        var normalised = new float[total]; var apart = new float[total]; var fused = new float[total];
+        BatchNormKernel.ScaleShift<float>(batch, channels, plane, x, scale, shift, normalised);
+        Elementwise.Relu<float>(normalised, apart);
+        BatchNormKernel.ScaleShift<float>(batch, channels, plane, x, scale, shift, fused, relu: true);
+        Assert.Equal(apart, fused);
+        Assert.Contains(fused, v => v == 0f);
+        Assert.Contains(fused, v => v > 0f);
+
+        var maskedDy = new float[total];
+        Elementwise.ReluBackward<float>(apart, dy, maskedDy);
+        var dxApart = new float[total]; var dgApart = new float[channels]; var dbApart = new float[channels];
+        BatchNormKernel.Backward<float>(batch, channels, plane, x, maskedDy, mean, invStd, gamma, true, dxApart, dgApart, dbApart);
+        var dxFused = new float[total]; var dgFused = new float[channels]; var dbFused = new float[channels];
+        BatchNormKernel.Backward<float>(batch, channels, plane, x, dy, mean, invStd, gamma, true, dxFused, dgFused, dbFused, reluOutput: fused);
+        Assert.Equal(dxApart, dxFused);
+        Assert.Equal(dgApart, dgFused);
+        Assert.Equal(dbApart, dbFused);
+    }
 }
