@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace ResNetSharp.Kernels.Packed;
 
@@ -23,23 +24,86 @@ internal static unsafe class Conv3x3WeightGradient
 
     /// <summary>
     /// dyT[t][q][o] = dy[t][o][y][x] for q = y·Wp + x with x &lt; OW, 0 elsewhere (junk columns, lanes past OC):
-    /// `images` images' gradients transposed into pixel-major rows of <see cref="PaddedOutChannels"/> floats.
+    /// `images` images' gradients transposed into pixel-major rows of <see cref="PaddedOutChannels"/> floats,
+    /// 16 channels × 16 pixels at a time in registers (one element at a time, this took longer than the products).
     /// </summary>
     public static void TransposeGradients(in ConvGeometry g, float* dy, int images, float* dyT)
     {
         int oc = g.OutChannels, ocPad = PaddedOutChannels(oc), wp = g.Width + 2 * g.Padding, wide = g.OutHeight * wp;
-        new Span<float>(dyT, images * wide * ocPad).Clear();
+        int ow = g.OutWidth, plane = g.OutPlane;
+        long end = (long)images * oc * plane;
+        float* tail = stackalloc float[16 * 16];
+        var rows = stackalloc float*[16];
         for (int t = 0; t < images; t++)
-            for (int o = 0; o < oc; o++)
+            for (int o0 = 0; o0 < ocPad; o0 += 16)
             {
-                float* src = dy + ((long)t * oc + o) * g.OutPlane;
-                float* dst = dyT + (long)t * wide * ocPad + o;
+                float* dst = dyT + (long)t * wide * ocPad + o0;
                 for (int y = 0; y < g.OutHeight; y++)
                 {
-                    float* s = src + y * g.OutWidth, d = dst + (long)y * wp * ocPad;
-                    for (int x = 0; x < g.OutWidth; x++) d[x * ocPad] = s[x];
+                    for (int x0 = 0; x0 < ow; x0 += 16)
+                    {
+                        int count = Math.Min(16, ow - x0);
+                        for (int i = 0; i < 16; i++)
+                        {
+                            int o = o0 + i;
+                            long at = ((long)t * oc + Math.Min(o, oc - 1)) * plane + y * ow + x0;
+                            if (o >= oc) rows[i] = null;
+                            else if (at + 16 <= end) rows[i] = dy + at;  // past the row's end: the next row's pixels, never stored
+                            else
+                            {
+                                // The very last pixels: copied out, so that a full vector never reads past the gradients.
+                                float* src = dy + at;
+                                float* r = tail + i * 16;
+                                for (int j = 0; j < 16; j++) r[j] = j < count ? src[j] : 0f;
+                                rows[i] = r;
+                            }
+                        }
+                        Transpose16(rows, dst + (long)(y * wp + x0) * ocPad, ocPad, count);
+                    }
+                    for (int x = ow; x < wp; x++) Vector512<float>.Zero.Store(dst + (long)(y * wp + x) * ocPad);
                 }
             }
+    }
+
+    /// <summary>
+    /// out[j·stride + i] = rows[i][j] for i, j &lt; 16 (a null row is zeros), writing the first `count` output rows:
+    /// the 16x16 transpose in three rounds of shuffles (32-bit, 64-bit, then 128-bit lanes twice).
+    /// </summary>
+    private static void Transpose16(float** rows, float* output, int stride, int count)
+    {
+        var r = stackalloc Vector512<float>[16];
+        for (int i = 0; i < 16; i++) r[i] = rows[i] == null ? Vector512<float>.Zero : Vector512.Load(rows[i]);
+        var u = stackalloc Vector512<float>[16];
+        for (int b = 0; b < 16; b += 4)
+        {
+            // Rows b..b+3: after these two rounds, lane k of u[b + j] holds column 4k + j of those four rows.
+            var t0 = Avx512F.UnpackLow(r[b], r[b + 1]);
+            var t1 = Avx512F.UnpackHigh(r[b], r[b + 1]);
+            var t2 = Avx512F.UnpackLow(r[b + 2], r[b + 3]);
+            var t3 = Avx512F.UnpackHigh(r[b + 2], r[b + 3]);
+            u[b] = Avx512F.UnpackLow(t0.AsDouble(), t2.AsDouble()).AsSingle();
+            u[b + 1] = Avx512F.UnpackHigh(t0.AsDouble(), t2.AsDouble()).AsSingle();
+            u[b + 2] = Avx512F.UnpackLow(t1.AsDouble(), t3.AsDouble()).AsSingle();
+            u[b + 3] = Avx512F.UnpackHigh(t1.AsDouble(), t3.AsDouble()).AsSingle();
+        }
+        for (int j = 0; j < 4; j++)
+        {
+            // Gather lane k of u[j], u[4 + j], u[8 + j], u[12 + j]: column 4k + j, all 16 rows.
+            var even01 = Avx512F.Shuffle4x128(u[j], u[4 + j], 0x88);
+            var odd01 = Avx512F.Shuffle4x128(u[j], u[4 + j], 0xDD);
+            var even23 = Avx512F.Shuffle4x128(u[8 + j], u[12 + j], 0x88);
+            var odd23 = Avx512F.Shuffle4x128(u[8 + j], u[12 + j], 0xDD);
+            StoreColumn(output, stride, count, j, Avx512F.Shuffle4x128(even01, even23, 0x88));
+            StoreColumn(output, stride, count, 8 + j, Avx512F.Shuffle4x128(even01, even23, 0xDD));
+            StoreColumn(output, stride, count, 4 + j, Avx512F.Shuffle4x128(odd01, odd23, 0x88));
+            StoreColumn(output, stride, count, 12 + j, Avx512F.Shuffle4x128(odd01, odd23, 0xDD));
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreColumn(float* output, int stride, int count, int column, Vector512<float> v)
+    {
+        if (column < count) v.Store(output + (long)column * stride);
     }
 
     /// <summary>
