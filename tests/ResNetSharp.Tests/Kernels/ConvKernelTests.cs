@@ -27,6 +27,8 @@ public class ConvKernelTests
         { 3, 1, 28, 28, 16, 3, 1, 1 }, // resnet20's stem: one input channel (an odd channel count)
         { 2, 3, 7, 6, 4, 3, 1, 0 },    // 3x3 unpadded: two junk columns per row
         { 2, 5, 6, 5, 33, 3, 1, 2 },   // padding 2, 33 output channels (past 32)
+        { 3, 4, 7, 7, 64, 3, 1, 1 },   // 64 output channels: the 3x3 weight gradient in two halves
+        { 2, 3, 5, 6, 65, 3, 1, 1 },   // 65: past the 3x3 weight-gradient kernel, the general product
         { 37, 6, 7, 9, 32, 3, 1, 1 },  // 32 output channels; images over threads
         { 11, 16, 40, 40, 16, 3, 1, 1 }, // weight gradient in sub-batches of 4 images, the last one short
     };

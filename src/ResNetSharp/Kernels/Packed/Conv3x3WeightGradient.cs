@@ -5,11 +5,11 @@ using System.Runtime.Intrinsics.X86;
 namespace ResNetSharp.Kernels.Packed;
 
 /// <summary>
-/// The weight gradient of a 3x3 stride-1 convolution with at most 32 output channels, on AVX-512:
+/// The weight gradient of a 3x3 stride-1 convolution with at most 64 output channels, on AVX-512:
 /// dWᵀ[(ic, kh, kw)][oc] += Σ_q xPad[ic][q + kh·Wp + kw] · dyᵀ[q][oc], q over the output pixels in rows of Wp
 /// (the last Wp − OW of each row have dy = 0). The nine taps of an input channel are fixed offsets from three row
 /// pointers, so one register tile covers whole channels: two channels × 9 taps × 16 output channels, or one
-/// channel × 9 taps × 32, i.e. 18 accumulators, with 1 or 2 vector loads and 9 or 18 broadcasts per pixel.
+/// channel × 9 taps × 32 (twice for 64), i.e. 18 accumulators, with 1 or 2 vector loads and 18 or 9 broadcasts per pixel.
 /// The general GEMM form of this product ran a 32-wide tile with 16 of its columns zero for resnet20's 16 channels.
 /// Tested against <see cref="Reference.Conv2dReference"/> through <see cref="Conv2dKernel.Backward{T}"/>.
 /// </summary>
@@ -17,10 +17,10 @@ internal static unsafe class Conv3x3WeightGradient
 {
     /// <summary>Whether this kernel takes a convolution's weight gradient on this machine.</summary>
     public static bool Supports(in ConvGeometry g) =>
-        Vector512.IsHardwareAccelerated && g.KernelH == 3 && g.KernelW == 3 && g.Stride == 1 && g.Padding <= 2 && g.OutChannels <= 32;
+        Vector512.IsHardwareAccelerated && g.KernelH == 3 && g.KernelW == 3 && g.Stride == 1 && g.Padding <= 2 && g.OutChannels <= 64;
 
-    /// <summary>Output channels padded to whole vectors: 16 or 32.</summary>
-    public static int PaddedOutChannels(int outChannels) => outChannels <= 16 ? 16 : 32;
+    /// <summary>Output channels padded to the tile's width: 16, 32 or 64.</summary>
+    public static int PaddedOutChannels(int outChannels) => outChannels <= 16 ? 16 : outChannels <= 32 ? 32 : 64;
 
     /// <summary>
     /// dyT[t][q][o] = dy[t][o][y][x] for q = y·Wp + x with x &lt; OW, 0 elsewhere (junk columns, lanes past OC):
@@ -125,7 +125,8 @@ internal static unsafe class Conv3x3WeightGradient
             }
         else
             for (int c = 0; c < ic; c++)
-                One32(xPad + (long)c * plane, wp, xImage, dyT, dyImage, wide, images, dwT + (long)c * 9 * 32);
+                for (int half = 0; half < ocPad; half += 32)
+                    One32(xPad + (long)c * plane, wp, xImage, dyT + half, dyImage, ocPad, wide, images, dwT + (long)c * 9 * ocPad + half);
     }
 
     // Channels c and c + 1 (at x and x + second), 16 output channels: 18 accumulators a{channel}{tap}.
@@ -171,9 +172,9 @@ internal static unsafe class Conv3x3WeightGradient
         AddTo(e + 80, b5); AddTo(e + 96, b6); AddTo(e + 112, b7); AddTo(e + 128, b8);
     }
 
-    // One channel, 32 output channels: 18 accumulators a{tap} (lanes 0–15) and b{tap} (lanes 16–31).
+    // One channel, 32 output channels (of rows of `stride`): 18 accumulators a{tap} (lanes 0–15) and b{tap} (16–31).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void One32(float* x, int wp, long xImage, float* dyT, long dyImage, int wide, int images, float* dwT)
+    private static void One32(float* x, int wp, long xImage, float* dyT, long dyImage, int stride, int wide, int images, float* dwT)
     {
         var z = Vector512<float>.Zero;
         Vector512<float> a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z, a8 = z;
@@ -182,7 +183,7 @@ internal static unsafe class Conv3x3WeightGradient
         {
             float* r0 = x + t * xImage, r1 = r0 + wp, r2 = r1 + wp;
             float* d = dyT + t * dyImage;
-            for (int q = 0; q < wide; q++, d += 32)
+            for (int q = 0; q < wide; q++, d += stride)
             {
                 var v = Vector512.Load(d);
                 var u = Vector512.Load(d + 16);
@@ -197,9 +198,10 @@ internal static unsafe class Conv3x3WeightGradient
                 s = Vector512.Create(r2[q + 2]); a8 = Vector512.FusedMultiplyAdd(s, v, a8); b8 = Vector512.FusedMultiplyAdd(s, u, b8);
             }
         }
-        AddTo(dwT, a0); AddTo(dwT + 16, b0); AddTo(dwT + 32, a1); AddTo(dwT + 48, b1); AddTo(dwT + 64, a2); AddTo(dwT + 80, b2);
-        AddTo(dwT + 96, a3); AddTo(dwT + 112, b3); AddTo(dwT + 128, a4); AddTo(dwT + 144, b4); AddTo(dwT + 160, a5); AddTo(dwT + 176, b5);
-        AddTo(dwT + 192, a6); AddTo(dwT + 208, b6); AddTo(dwT + 224, a7); AddTo(dwT + 240, b7); AddTo(dwT + 256, a8); AddTo(dwT + 272, b8);
+        int rs = stride;
+        AddTo(dwT, a0); AddTo(dwT + 16, b0); AddTo(dwT + rs, a1); AddTo(dwT + rs + 16, b1); AddTo(dwT + 2 * rs, a2); AddTo(dwT + 2 * rs + 16, b2);
+        AddTo(dwT + 3 * rs, a3); AddTo(dwT + 3 * rs + 16, b3); AddTo(dwT + 4 * rs, a4); AddTo(dwT + 4 * rs + 16, b4); AddTo(dwT + 5 * rs, a5); AddTo(dwT + 5 * rs + 16, b5);
+        AddTo(dwT + 6 * rs, a6); AddTo(dwT + 6 * rs + 16, b6); AddTo(dwT + 7 * rs, a7); AddTo(dwT + 7 * rs + 16, b7); AddTo(dwT + 8 * rs, a8); AddTo(dwT + 8 * rs + 16, b8);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
