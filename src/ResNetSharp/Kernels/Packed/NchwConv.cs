@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using ResNetSharp.Runtime;
 
 namespace ResNetSharp.Kernels.Packed;
@@ -210,7 +211,7 @@ public static unsafe class NchwConv
             int start = group * batch / groups, end = (group + 1) * batch / groups;
             int sub = Math.Min(subBatch, Math.Max(1, end - start));
             var a = Scratch(ref _scratchA, Math.Max(Math.Max(kPanels * sub * p * nr, pPanels * oc * nr), shifted ? dwPanels * dwImages * wideColumns * dwNr : 0));
-            var b = Scratch(ref _scratchB, k * p);  // the im2col rows, then dcol
+            var b = Scratch(ref _scratchB, k * p + 16);  // the im2col rows (+ slack for whole-vector reads), then dcol
             for (int n0 = start; n0 < end; n0 += sub)
             {
                 int count = Math.Min(sub, end - n0);
@@ -334,6 +335,23 @@ public static unsafe class NchwConv
         }
         int panels = (k + nr - 1) / nr;
         const int Block = 16;
+        if (nr == 64 && Vector512.IsHardwareAccelerated)
+        {
+            // 16 patch rows × 16 pixels at a time, transposed in registers. A block's vector may read past the last
+            // pixel of its row (the next row's values, or the slack after col, never stored).
+            var rows = stackalloc float*[16];
+            for (int panel = 0; panel < panels; panel++)
+                for (int kb = 0; kb < nr; kb += Block)
+                {
+                    int k0 = panel * nr + kb;
+                    for (int p0 = 0; p0 < p; p0 += Block)
+                    {
+                        for (int i = 0; i < Block; i++) rows[i] = k0 + i < k ? col + (long)(k0 + i) * p + p0 : null;
+                        Transposes.Transpose16(rows, dst + panel * panelStride + (long)p0 * nr + kb, nr, Math.Min(Block, p - p0));
+                    }
+                }
+            return;
+        }
         for (int panel = 0; panel < panels; panel++)
         {
             float* d = dst + panel * panelStride;

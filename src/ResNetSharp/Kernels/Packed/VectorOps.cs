@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace ResNetSharp.Kernels.Packed;
 
@@ -58,4 +59,49 @@ internal readonly unsafe struct Ops128 : IVectorOps<Vector128<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Add(Vector128<float> a, Vector128<float> b) => a + b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Multiply(Vector128<float> a, Vector128<float> b) => a * b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Max(Vector128<float> a, Vector128<float> b) => Vector128.Max(a, b);
+}
+
+/// <summary>Register transposes for packing (AVX-512 only: callers check <see cref="Vector512.IsHardwareAccelerated"/>).</summary>
+internal static unsafe class Transposes
+{
+    /// <summary>
+    /// out[j·stride + i] = rows[i][j] for i, j &lt; 16 (a null row is zeros), writing the first `count` output rows:
+    /// the 16x16 transpose in three rounds of shuffles (32-bit, 64-bit, then 128-bit lanes twice).
+    /// </summary>
+    public static void Transpose16(float** rows, float* output, int stride, int count)
+    {
+        var r = stackalloc Vector512<float>[16];
+        for (int i = 0; i < 16; i++) r[i] = rows[i] == null ? Vector512<float>.Zero : Vector512.Load(rows[i]);
+        var u = stackalloc Vector512<float>[16];
+        for (int b = 0; b < 16; b += 4)
+        {
+            // Rows b..b+3: after these two rounds, lane k of u[b + j] holds column 4k + j of those four rows.
+            var t0 = Avx512F.UnpackLow(r[b], r[b + 1]);
+            var t1 = Avx512F.UnpackHigh(r[b], r[b + 1]);
+            var t2 = Avx512F.UnpackLow(r[b + 2], r[b + 3]);
+            var t3 = Avx512F.UnpackHigh(r[b + 2], r[b + 3]);
+            u[b] = Avx512F.UnpackLow(t0.AsDouble(), t2.AsDouble()).AsSingle();
+            u[b + 1] = Avx512F.UnpackHigh(t0.AsDouble(), t2.AsDouble()).AsSingle();
+            u[b + 2] = Avx512F.UnpackLow(t1.AsDouble(), t3.AsDouble()).AsSingle();
+            u[b + 3] = Avx512F.UnpackHigh(t1.AsDouble(), t3.AsDouble()).AsSingle();
+        }
+        for (int j = 0; j < 4; j++)
+        {
+            // Gather lane k of u[j], u[4 + j], u[8 + j], u[12 + j]: column 4k + j, all 16 rows.
+            var even01 = Avx512F.Shuffle4x128(u[j], u[4 + j], 0x88);
+            var odd01 = Avx512F.Shuffle4x128(u[j], u[4 + j], 0xDD);
+            var even23 = Avx512F.Shuffle4x128(u[8 + j], u[12 + j], 0x88);
+            var odd23 = Avx512F.Shuffle4x128(u[8 + j], u[12 + j], 0xDD);
+            StoreColumn(output, stride, count, j, Avx512F.Shuffle4x128(even01, even23, 0x88));
+            StoreColumn(output, stride, count, 8 + j, Avx512F.Shuffle4x128(even01, even23, 0xDD));
+            StoreColumn(output, stride, count, 4 + j, Avx512F.Shuffle4x128(odd01, odd23, 0x88));
+            StoreColumn(output, stride, count, 12 + j, Avx512F.Shuffle4x128(odd01, odd23, 0xDD));
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreColumn(float* output, int stride, int count, int column, Vector512<float> v)
+    {
+        if (column < count) v.Store(output + (long)column * stride);
+    }
 }
