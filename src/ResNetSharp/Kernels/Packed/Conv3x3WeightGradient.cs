@@ -16,10 +16,10 @@ internal static unsafe class Conv3x3WeightGradient
 {
     /// <summary>Whether this kernel takes a convolution's weight gradient on this machine.</summary>
     public static bool Supports(in ConvGeometry g) =>
-        Vector512.IsHardwareAccelerated && g.KernelH == 3 && g.KernelW == 3 && g.Stride == 1 && g.Padding <= 2 && g.OutChannels <= 64;
+        Vector512.IsHardwareAccelerated && g.KernelH == 3 && g.KernelW == 3 && g.Stride == 1 && g.Padding <= 2;
 
-    /// <summary>Output channels padded to the tile's width: 16, 32 or 64.</summary>
-    public static int PaddedOutChannels(int outChannels) => outChannels <= 16 ? 16 : outChannels <= 32 ? 32 : 64;
+    /// <summary>Output channels padded to the tile's width: 16, or a multiple of 32.</summary>
+    public static int PaddedOutChannels(int outChannels) => outChannels <= 16 ? 16 : (outChannels + 31) / 32 * 32;
 
     /// <summary>
     /// dyT[t][q][o] = dy[t][o][y][x] for q = y·Wp + x with x &lt; OW, 0 elsewhere (junk columns, lanes past OC):

@@ -168,18 +168,30 @@ public static unsafe class NchwConv
             // w'[ic, (oc, kh, kw)] = w[oc, ic, k − 1 − kh, k − 1 − kw].
             int kk = g.KernelH, taps = kk * kk, ic = g.InChannels;
             var t = _transposedWeights = _transposedWeights is { } b0 && b0.Length >= oc * k ? b0 : new AlignedBuffer(oc * k);
-            for (int o = 0; o < oc; o++)
-                for (int i = 0; i < ic; i++)
-                    for (int tap = 0; tap < taps; tap++)
-                        t.Pointer[(long)i * oc * taps + o * taps + tap] = w[((long)o * ic + i) * taps + (taps - 1 - tap)];
+            // In 16x16 channel blocks over the threads: one channel order at a time, either the reads or the writes
+            // jump a whole row per element (9 MB of weights for 512 channels).
+            nint tp = (nint)t.Pointer, wp0 = (nint)w;
+            const int Block = 16;
+            WorkerPool.For((ic + Block - 1) / Block, ib =>
+            {
+                float* dst = (float*)tp; float* src = (float*)wp0;
+                for (int o0 = 0; o0 < oc; o0 += Block)
+                    for (int i = ib * Block; i < Math.Min(ic, ib * Block + Block); i++)
+                        for (int o = o0; o < Math.Min(oc, o0 + Block); o++)
+                            for (int tap = 0; tap < taps; tap++)
+                                dst[(long)i * oc * taps + o * taps + tap] = src[((long)o * ic + i) * taps + (taps - 1 - tap)];
+            });
             wT = t.Pointer;
         }
         else if (dx != null)
         {
             // Wᵀ (K,OC), the left operand of dcol = Wᵀ·dy: rows read with broadcasts must be contiguous.
             var t = _transposedWeights = _transposedWeights is { } b && b.Length >= oc * k ? b : new AlignedBuffer(oc * k);
-            for (int o = 0; o < oc; o++)
-                for (int i = 0; i < k; i++) t.Pointer[(long)i * oc + o] = w[(long)o * k + i];
+            const int Block = 16;
+            for (int o0 = 0; o0 < oc; o0 += Block)
+                for (int i0 = 0; i0 < k; i0 += Block)
+                    for (int o = o0; o < Math.Min(oc, o0 + Block); o++)
+                        for (int i = i0; i < Math.Min(k, i0 + Block); i++) t.Pointer[(long)i * oc + o] = w[(long)o * k + i];
             wT = t.Pointer;
         }
         int[] wTRows = RowOffsets(k, oc);
@@ -203,7 +215,15 @@ public static unsafe class NchwConv
         int[] shiftRows = transposedDw ? ShiftTable(g.InChannels, g.Height + 2 * g.Padding, paddedWidth, g.KernelH) : [];
         int paddedImage = g.InChannels * (g.Height + 2 * g.Padding) * paddedWidth;
         int dwImages = Math.Max(1, Math.Min(batch, StackedPanelFloats / Math.Max(1, dwPanels * wideColumns * dwNr + paddedImage)));
-        if (tapDw) dwImages = Math.Max(1, Math.Min(batch, StackedPanelFloats / (wideColumns * dwNr + paddedImage)));
+        if (tapDw)
+        {
+            // The kernel's passes (one input channel, 16 or 32 output channels) each read one slice of every image's
+            // gradient rows and one input plane: keep that under 512 KB, so a pass's data stays in L2 and the dWᵀ
+            // partial sums (9 MB for 512 channels) are read and written once per sub-batch, not once per image.
+            int hpwp = (g.Height + 2 * g.Padding) * paddedWidth;
+            long perImage = (long)wideColumns * Math.Min(dwNr, 32) + (dwNr == 16 ? 2 : 1) * hpwp;
+            dwImages = (int)Math.Max(1, Math.Min(batch, (StackedPanelFloats / 2) / perImage));
+        }
         WorkerPool.For(groups, group =>
         {
             float* dwPart = (float*)parts[group];
@@ -278,15 +298,13 @@ public static unsafe class NchwConv
                 }
             }
         });
-        for (int gi = 0; gi < groups; gi++)
-        {
-            float* part = (float*)parts[gi];
-            if (shifted)
-                for (int o = 0; o < oc; o++)
-                    for (int i = 0; i < k; i++) dw[(long)o * k + i] += part[(long)i * dwColumns + o];
-            else
+        if (shifted) AddTransposedParts(parts, groups, dw, oc, k, dwColumns);
+        else
+            for (int gi = 0; gi < groups; gi++)
+            {
+                float* part = (float*)parts[gi];
                 for (int i = 0; i < oc * k; i++) dw[i] += part[i];
-        }
+            }
         if (dbias != null)
             for (int n = 0; n < batch; n++)
                 for (int o = 0; o < oc; o++)
@@ -296,6 +314,35 @@ public static unsafe class NchwConv
                     for (int i = 0; i < p; i++) s += row[i];
                     dbias[o] += s;
                 }
+    }
+
+    /// <summary>
+    /// dw[o, i] += Σ_groups part[i, o] (parts of row length `columns`), in 16x16 blocks over the worker threads: walked
+    /// row by row, one of the two sides jumps a whole row per element, and for 512 channels (9 MB) this took longer
+    /// than computing the parts.
+    /// </summary>
+    private static void AddTransposedParts(nint[] parts, int groups, float* dw, int oc, int k, int columns)
+    {
+        const int Block = 16;
+        nint dwp = (nint)dw;
+        int oBlocks = (oc + Block - 1) / Block;
+        WorkerPool.For(oBlocks, ob =>
+        {
+            int o0 = ob * Block, o1 = Math.Min(oc, o0 + Block);
+            for (int i0 = 0; i0 < k; i0 += Block)
+            {
+                int i1 = Math.Min(k, i0 + Block);
+                for (int gi = 0; gi < groups; gi++)
+                {
+                    float* part = (float*)parts[gi];
+                    for (int o = o0; o < o1; o++)
+                    {
+                        float* row = (float*)dwp + (long)o * k;
+                        for (int i = i0; i < i1; i++) row[i] += part[(long)i * columns + o];
+                    }
+                }
+            }
+        });
     }
 
     /// <summary>dst[panel][(ic,kh,kw)][lane] = x[ic, oy·s − pad + kh, ox·s − pad + kw] for pixel panel·NR + lane (0 past the end).</summary>
