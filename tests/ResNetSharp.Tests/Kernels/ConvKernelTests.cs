@@ -31,6 +31,9 @@ public class ConvKernelTests
         { 2, 3, 5, 6, 65, 3, 1, 1 },   // 65: past the 3x3 weight-gradient kernel, the general product
         { 37, 6, 7, 9, 32, 3, 1, 1 },  // 32 output channels; images over threads
         { 11, 16, 40, 40, 16, 3, 1, 1 }, // weight gradient in sub-batches of 4 images, the last one short
+        { 2, 5, 9, 8, 70, 3, 2, 1 },   // stride 2 (the four-phase views), two panels of output channels, odd width
+        { 3, 2, 10, 10, 8, 5, 2, 2 },  // stride 2, 5x5: taps in all four phases
+        { 2, 3, 5, 5, 70, 1, 1, 0 },   // pointwise with two panels of output channels
     };
 
     private static float[] Random(int n, int seed)

@@ -23,46 +23,10 @@ internal static unsafe class Conv3x3WeightGradient
 
     /// <summary>
     /// dyT[t][q][o] = dy[t][o][y][x] for q = y·Wp + x with x &lt; OW, 0 elsewhere (junk columns, lanes past OC):
-    /// `images` images' gradients transposed into pixel-major rows of <see cref="PaddedOutChannels"/> floats,
-    /// 16 channels × 16 pixels at a time in registers (one element at a time, this took longer than the products).
+    /// `images` images' gradients transposed into pixel-major rows of <see cref="PaddedOutChannels"/> floats.
     /// </summary>
-    public static void TransposeGradients(in ConvGeometry g, float* dy, int images, float* dyT)
-    {
-        int oc = g.OutChannels, ocPad = PaddedOutChannels(oc), wp = g.Width + 2 * g.Padding, wide = g.OutHeight * wp;
-        int ow = g.OutWidth, plane = g.OutPlane;
-        long end = (long)images * oc * plane;
-        float* tail = stackalloc float[16 * 16];
-        var rows = stackalloc float*[16];
-        for (int t = 0; t < images; t++)
-            for (int o0 = 0; o0 < ocPad; o0 += 16)
-            {
-                float* dst = dyT + (long)t * wide * ocPad + o0;
-                for (int y = 0; y < g.OutHeight; y++)
-                {
-                    for (int x0 = 0; x0 < ow; x0 += 16)
-                    {
-                        int count = Math.Min(16, ow - x0);
-                        for (int i = 0; i < 16; i++)
-                        {
-                            int o = o0 + i;
-                            long at = ((long)t * oc + Math.Min(o, oc - 1)) * plane + y * ow + x0;
-                            if (o >= oc) rows[i] = null;
-                            else if (at + 16 <= end) rows[i] = dy + at;  // past the row's end: the next row's pixels, never stored
-                            else
-                            {
-                                // The very last pixels: copied out, so that a full vector never reads past the gradients.
-                                float* src = dy + at;
-                                float* r = tail + i * 16;
-                                for (int j = 0; j < 16; j++) r[j] = j < count ? src[j] : 0f;
-                                rows[i] = r;
-                            }
-                        }
-                        Transposes.Transpose16(rows, dst + (long)(y * wp + x0) * ocPad, ocPad, count);
-                    }
-                    for (int x = ow; x < wp; x++) Vector512<float>.Zero.Store(dst + (long)(y * wp + x) * ocPad);
-                }
-            }
-    }
+    public static void TransposeGradients(in ConvGeometry g, float* dy, int images, float* dyT) =>
+        GradientPanels.Pack(g, dy, images, g.Width + 2 * g.Padding, PaddedOutChannels(g.OutChannels), 1, 0, dyT);
 
     /// <summary>
     /// dwT ([IC·9][ocPad], row (ic·9 + kh·3 + kw)) += the products over `images` images: image t's zero-padded input

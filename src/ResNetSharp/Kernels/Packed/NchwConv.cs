@@ -115,6 +115,56 @@ public static unsafe class NchwConv
         return pp;
     }
 
+    [ThreadStatic] private static AlignedBuffer? _phasedImages;
+
+    /// <summary>
+    /// Several images, each channel zero-padded and split into its four phases for a stride-2 convolution:
+    /// phase (a, b) of channel c is the (Hq, Wq) plane xPad[2i + a][2j + b] (Hq, Wq = half the padded height and
+    /// width, rounded up), at ((c·2 + a)·2 + b)·Hq·Wq. Tap (kh, kw) of output pixel (oy, ox) is then phase
+    /// (kh mod 2, kw mod 2) at (oy + kh/2, ox + kw/2): a shifted view again. Slack follows the last image.
+    /// </summary>
+    private static float* PadImagesPhased(in ConvGeometry g, float* input, int images)
+    {
+        int hq = (g.Height + 2 * g.Padding + 1) / 2, wq = (g.Width + 2 * g.Padding + 1) / 2, plane = hq * wq, image = g.InChannels * 4 * plane;
+        var buffer = Scratch(ref _phasedImages, images * image + wq * g.KernelH + g.KernelH + PackedGemm.NR);
+        float* pp = buffer.Pointer;
+        new Span<float>(pp, buffer.Length).Clear();
+        for (int t = 0; t < images; t++)
+            for (int c = 0; c < g.InChannels; c++)
+            {
+                float* src = input + ((long)t * g.InChannels + c) * g.InPlane;
+                float* dst = pp + (long)t * image + (long)c * 4 * plane;
+                for (int y = 0; y < g.Height; y++)
+                {
+                    int py = y + g.Padding, a = py & 1;
+                    for (int x = 0; x < g.Width; x++)
+                    {
+                        int px = x + g.Padding;
+                        dst[((a * 2 + (px & 1)) * hq + (py >> 1)) * wq + (px >> 1)] = src[y * g.Width + x];
+                    }
+                }
+            }
+        return pp;
+    }
+
+    // offsets[(c, kh, kw)] = ((c·2 + kh mod 2)·2 + kw mod 2)·Hq·Wq + (kh/2)·Wq + kw/2: the phase views, cached per shape.
+    private static int[] PhaseTable(int channels, int hq, int wq, int k)
+    {
+        lock (ShiftTables)
+        {
+            if (!ShiftTables.TryGetValue((channels, hq, wq, k, 2), out var t))
+            {
+                t = new int[channels * k * k];
+                for (int c = 0; c < channels; c++)
+                    for (int kh = 0; kh < k; kh++)
+                        for (int kw = 0; kw < k; kw++)
+                            t[(c * k + kh) * k + kw] = ((c * 2 + (kh & 1)) * 2 + (kw & 1)) * hq * wq + (kh >> 1) * wq + (kw >> 1);
+                ShiftTables[(channels, hq, wq, k, 2)] = t;
+            }
+            return t;
+        }
+    }
+
     // offsets[r·images + t] = t·imageStride + rows[r]: row r of the shifted views in padded image t. Cached per table
     // (the shift tables are themselves cached per shape, so the array identifies the shape).
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<int[], Dictionary<(int, int), int[]>> StackedTables = new();
@@ -208,12 +258,17 @@ public static unsafe class NchwConv
         // 3x3 with few output channels on AVX-512: a tile of whole input channels (Conv3x3WeightGradient), with dWᵀ
         // in rows of 16 or 32 output channels.
         bool tapDw = shifted && Conv3x3WeightGradient.Supports(g);
-        bool transposedDw = shifted && !tapDw;
+        // Stride 2: the input split into its four phases (even/odd rows × even/odd columns), in which every tap's
+        // rows are again shifted views, so the transposed product applies with no im2col (PadImagesPhased).
+        bool phased = !shifted && g.Stride == 2 && g.KernelH == g.KernelW && g.KernelH > 1;  // 1x1: one phase, the old path
+        bool transposedDw = (shifted && !tapDw) || phased, transposedParts = shifted || phased;
+        int phaseHeight = (g.Height + 2 * g.Padding + 1) / 2, phaseWidth = (g.Width + 2 * g.Padding + 1) / 2;
         int dwNr = tapDw ? Conv3x3WeightGradient.PaddedOutChannels(oc) : nr == 64 && oc <= 32 ? 32 : nr;
         int dwPanels = (oc + dwNr - 1) / dwNr, dwColumns = dwPanels * dwNr;
-        int paddedWidth = g.Width + 2 * g.Padding, wideColumns = g.OutHeight * paddedWidth;
-        int[] shiftRows = transposedDw ? ShiftTable(g.InChannels, g.Height + 2 * g.Padding, paddedWidth, g.KernelH) : [];
-        int paddedImage = g.InChannels * (g.Height + 2 * g.Padding) * paddedWidth;
+        int paddedWidth = g.Width + 2 * g.Padding, viewWidth = phased ? phaseWidth : paddedWidth, wideColumns = g.OutHeight * viewWidth;
+        int[] shiftRows = !transposedDw ? [] : phased ? PhaseTable(g.InChannels, phaseHeight, phaseWidth, g.KernelH)
+            : ShiftTable(g.InChannels, g.Height + 2 * g.Padding, paddedWidth, g.KernelH);
+        int paddedImage = phased ? g.InChannels * 4 * phaseHeight * phaseWidth : g.InChannels * (g.Height + 2 * g.Padding) * paddedWidth;
         int dwImages = Math.Max(1, Math.Min(batch, StackedPanelFloats / Math.Max(1, dwPanels * wideColumns * dwNr + paddedImage)));
         if (tapDw)
         {
@@ -227,10 +282,11 @@ public static unsafe class NchwConv
         WorkerPool.For(groups, group =>
         {
             float* dwPart = (float*)parts[group];
-            new Span<float>(dwPart, shifted ? dwColumns * k : oc * k).Clear();
+            new Span<float>(dwPart, transposedParts ? dwColumns * k : oc * k).Clear();
             int start = group * batch / groups, end = (group + 1) * batch / groups;
             int sub = Math.Min(subBatch, Math.Max(1, end - start));
-            var a = Scratch(ref _scratchA, Math.Max(Math.Max(kPanels * sub * p * nr, pPanels * oc * nr), shifted ? dwPanels * dwImages * wideColumns * dwNr : 0));
+            var a = Scratch(ref _scratchA, Math.Max(Math.Max(transposedParts ? 0 : kPanels * sub * p * nr, pPanels * oc * nr),
+                transposedParts ? dwPanels * dwImages * wideColumns * dwNr : 0));
             var b = Scratch(ref _scratchB, k * p + 16);  // the im2col rows (+ slack for whole-vector reads), then dcol
             for (int n0 = start; n0 < end; n0 += sub)
             {
@@ -252,23 +308,11 @@ public static unsafe class NchwConv
                     for (int start2 = n0; start2 < n0 + count; start2 += dwImages)
                     {
                         int images = Math.Min(dwImages, n0 + count - start2);
-                        float* xpad = PadImages(geometry, (float*)xp + (long)start2 * geometry.InImage, images);
+                        float* xpad = phased ? PadImagesPhased(geometry, (float*)xp + (long)start2 * geometry.InImage, images)
+                            : PadImages(geometry, (float*)xp + (long)start2 * geometry.InImage, images);
                         float* panels = a.Pointer;
-                        new Span<float>(panels, dwPanels * images * wideColumns * dwNr).Clear();
-                        for (int t = 0; t < images; t++)
-                        {
-                            float* dyn = (float*)dyp + (long)(start2 + t) * geometry.OutImage;
-                            for (int o = 0; o < oc; o++)
-                            {
-                                float* panel = panels + ((long)(o / dwNr) * images + t) * wideColumns * dwNr + o % dwNr;
-                                for (int y = 0; y < geometry.OutHeight; y++)
-                                {
-                                    float* src = dyn + ((long)o * geometry.OutHeight + y) * geometry.OutWidth;
-                                    float* dst = panel + (long)y * paddedWidth * dwNr;
-                                    for (int xo = 0; xo < geometry.OutWidth; xo++) dst[(long)xo * dwNr] = src[xo];
-                                }
-                            }
-                        }
+                        GradientPanels.Pack(geometry, (float*)dyp + (long)start2 * geometry.OutImage, images, viewWidth, dwNr, dwPanels,
+                            (long)images * wideColumns * dwNr, panels);
                         PackedGemm.Run(new PanelMatrix(panels, null, oc, images, wideColumns, null, dwNr), xpad, StackedShiftRows(shiftRows, images, paddedImage),
                             k, dwPart, dwColumns, null, 0, relu: false, accumulate: true);
                     }
@@ -276,7 +320,7 @@ public static unsafe class NchwConv
                 else
                 for (int i = 0; i < count; i++)
                     PackIm2ColTransposed(geometry, (float*)xp + (long)(n0 + i) * geometry.InImage, a.Pointer + (long)i * p * nr, b.Pointer, (long)count * p * nr);
-                if (!shifted)
+                if (!transposedParts)
                     PackedGemm.Run(new PanelMatrix(a.Pointer, null, k, count, p), (float*)dyp + (long)n0 * geometry.OutImage, ImageRowOffsets(oc, p, count), oc, dwPart, k,
                         null, 0, relu: false, accumulate: true);
                 if (dxp == 0) continue;
@@ -298,7 +342,7 @@ public static unsafe class NchwConv
                 }
             }
         });
-        if (shifted) AddTransposedParts(parts, groups, dw, oc, k, dwColumns);
+        if (transposedParts) AddTransposedParts(parts, groups, dw, oc, k, dwColumns);
         else
             for (int gi = 0; gi < groups; gi++)
             {

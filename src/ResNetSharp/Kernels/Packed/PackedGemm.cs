@@ -140,6 +140,9 @@ public static unsafe class PackedGemm
         int nr = w.NR, ic = w.InChannels, taps = w.Taps;
         int cols = Math.Min(nr, w.OutChannels - panel * nr);
         int chunkTaps = Math.Max(1, KChunk / Math.Max(1, ic));
+        // Channels per pass within a tap: all of them, or KChunk at a time when one tap alone has more (a weight
+        // gradient's reduction over thousands of pixels would otherwise stream megabytes per row tile).
+        int icChunk = ic > KChunk ? KChunk : ic;
         float* wPanel = w.RowOffsets == null ? w.Data + (long)panel * w.PanelSize : w.Data + (long)panel * nr;
         float* bias = w.Bias == null ? null : w.Bias + panel * nr;
         float* stage = stackalloc float[3 * MR * 64 + 16];
@@ -148,9 +151,10 @@ public static unsafe class PackedGemm
         float* spare = stageR + MR * 64;
         new Span<float>(spare, 64).Clear();
         for (int t0 = 0; t0 < taps; t0 += chunkTaps)
+        for (int c0 = 0; c0 < ic; c0 += icChunk)
         {
-            int t1 = Math.Min(taps, t0 + chunkTaps);
-            bool first = t0 == 0 && !accumulate, last = t1 == taps;
+            int t1 = Math.Min(taps, t0 + chunkTaps), c1 = Math.Min(ic, c0 + icChunk);
+            bool first = t0 == 0 && c0 == 0 && !accumulate, last = t1 == taps && c1 == ic;
             for (int r = r0; r < r1; r += MR)
             {
                 int rowsHere = Math.Min(MR, r1 - r);
@@ -158,7 +162,7 @@ public static unsafe class PackedGemm
                 float* rTile = residual == null ? null : residual + (long)r * ldr + panel * nr;
                 var args = new TileArgs
                 {
-                    X = x, Zeros = zeros, Offsets = offsets + (long)r * taps, Taps = taps, T0 = t0, T1 = t1, InChannels = ic,
+                    X = x, Zeros = zeros, Offsets = offsets + (long)r * taps, Taps = taps, T0 = t0, T1 = t1, InChannels = ic, C0 = c0, C1 = c1,
                     W = wPanel, BOffsets = w.RowOffsets, Bias = bias, C = cTile, Ldc = ldc, Residual = rTile, Ldr = ldr,
                     Rows = rowsHere, First = first, Last = last, Relu = relu, Spare = spare,
                 };
@@ -225,7 +229,8 @@ public static unsafe class PackedGemm
         public int* Offsets;
         /// <summary>Null for packed panels (row k at W + k·NR); else row k of B starts at W + BOffsets[k] (unpacked B).</summary>
         public int* BOffsets;
-        public int Taps, T0, T1, InChannels, Ldc, Ldr, Rows;
+        /// <summary>Taps [T0, T1) and, within each, input channels [C0, C1) of the reduction run in this pass.</summary>
+        public int Taps, T0, T1, InChannels, C0, C1, Ldc, Ldr, Rows;
         public bool First, Last, Relu;
     }
 
@@ -264,11 +269,11 @@ public static unsafe class PackedGemm
             c40 = TOps.Load(p); c41 = TOps.Load(p + L); c42 = TOps.Load(p + 2 * L); c43 = TOps.Load(p + 3 * L); p = RowOfC(ref a, 5);
             c50 = TOps.Load(p); c51 = TOps.Load(p + L); c52 = TOps.Load(p + 2 * L); c53 = TOps.Load(p + 3 * L);
         }
-        int ic = a.InChannels;
+        int ic = a.InChannels, c0 = a.C0, c1 = a.C1;
         for (int t = a.T0; t < a.T1; t++)
         {
             float* a0 = Row(ref a, 0, t), a1 = Row(ref a, 1, t), a2 = Row(ref a, 2, t), a3 = Row(ref a, 3, t), a4 = Row(ref a, 4, t), a5 = Row(ref a, 5, t);
-            for (int k = 0; k < ic; k++)
+            for (int k = c0; k < c1; k++)
             {
                 float* wp = TB.Row(ref a, t * ic + k, nr);
                 TV b0 = TOps.Load(wp), b1 = TOps.Load(wp + L), b2 = TOps.Load(wp + 2 * L), b3 = TOps.Load(wp + 3 * L);
@@ -312,11 +317,11 @@ public static unsafe class PackedGemm
             c40 = TOps.Load(p); c41 = TOps.Load(p + L); p = RowOfC(ref a, 5);
             c50 = TOps.Load(p); c51 = TOps.Load(p + L);
         }
-        int ic = a.InChannels;
+        int ic = a.InChannels, c0 = a.C0, c1 = a.C1;
         for (int t = a.T0; t < a.T1; t++)
         {
             float* a0 = Row(ref a, 0, t), a1 = Row(ref a, 1, t), a2 = Row(ref a, 2, t), a3 = Row(ref a, 3, t), a4 = Row(ref a, 4, t), a5 = Row(ref a, 5, t);
-            for (int k = 0; k < ic; k++)
+            for (int k = c0; k < c1; k++)
             {
                 float* wp = TB.Row(ref a, t * ic + k, nr);
                 TV b0 = TOps.Load(wp), b1 = TOps.Load(wp + L);
