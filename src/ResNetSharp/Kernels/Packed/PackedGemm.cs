@@ -90,6 +90,21 @@ public static unsafe class PackedGemm
         int tasks = rowBlocks * w.Panels;
         nint xp = (nint)x, cp = (nint)c, rp = (nint)residual;
         float[] zeros = ZeroRow(w.InChannels);
+        if (rowBlocks >= 2 * Engine.Threads)
+        {
+            // Enough row blocks for every thread: a task takes whole rows (all the panels of its block). Split by
+            // panel, two threads write alternate 256-byte pieces of the same output rows, and outputs larger than L2
+            // are written at half the speed (measured: resnet50's 64→256 1x1 at 56x56, 0.55–0.72 ms → 0.41 ms).
+            WorkerPool.For(rowBlocks, block =>
+            {
+                int r0 = block * rowsPerTask, r1 = Math.Min(rows, r0 + rowsPerTask);
+                fixed (int* off = offsets)
+                fixed (float* z = zeros)
+                    for (int panel = 0; panel < w.Panels; panel++)
+                        RunBlock(w, (float*)xp, z, off, r0, r1, panel, (float*)cp, ldc, (float*)rp, ldr, relu, accumulate);
+            });
+            return;
+        }
         WorkerPool.For(tasks, task =>
         {
             int panel = task % w.Panels, block = task / w.Panels;
