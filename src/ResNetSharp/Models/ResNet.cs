@@ -15,6 +15,9 @@ public sealed class ResNet<T> : Sequential<T> where T : unmanaged, IFloatingPoin
         Architecture = architecture;
         Options = options;
         AssignNames();
+        // Training needs the parameters' gradients only; the image's gradient (a whole strided convolution's dx for
+        // the ImageNet stem, 5% of a resnet18 step) is computed on request.
+        Stem.ComputeInputGradient = false;
     }
 
     private InferencePlan? _plan;
@@ -82,7 +85,10 @@ public sealed class ResNet<T> : Sequential<T> where T : unmanaged, IFloatingPoin
     public Linear<T> Fc => (Linear<T>)this["fc"];
     public override string Kind => "ResNet";
 
-    /// <summary>Whether Backward computes dL/d(input); off by default since training needs only parameter gradients.</summary>
+    /// <summary>
+    /// Whether Backward computes dL/d(input) (and returns it; null otherwise); off by default since training needs
+    /// only parameter gradients.
+    /// </summary>
     public bool ComputeInputGradient
     {
         get => Stem.ComputeInputGradient;

@@ -95,6 +95,27 @@ public class ArchitectureTests
     }
 
     [Fact]
+    public void BackwardSkipsTheImageGradientUnlessAsked()
+    {
+        var model = ResNets.Create("resnet20", new ResNetOptions { InChannels = 1, Seed = 3 });
+        var x = new Tensor<float>(2, 1, 12, 12);
+        var rng = new Random(4);
+        for (int i = 0; i < x.Length; i++) x.Span[i] = (float)rng.NextDouble();
+        var dy = new Tensor<float>(2, 10);
+        dy.Fill(0.1f);
+        Assert.False(model.ComputeInputGradient);
+        model.Forward(x);
+        Assert.Null(model.Backward(dy));
+        Assert.Contains(model.Stem.Weight.Grad.Span.ToArray(), g => g != 0);
+
+        model.ComputeInputGradient = true;
+        model.Forward(x);
+        var dx = model.Backward(dy);
+        Assert.Equal(x.ShapeArray, dx.ShapeArray);
+        Assert.Contains(dx.Span.ToArray(), g => g != 0);
+    }
+
+    [Fact]
     public void PlainTwinsHaveNoShortcuts()
     {
         Assert.All(ResNets.Create("plain20").Blocks, b => Assert.Equal(ShortcutKind.None, b.Shortcut));
