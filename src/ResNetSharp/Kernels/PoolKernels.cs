@@ -133,14 +133,27 @@ public static class PoolKernels
     }
 
     /// <summary>dx (overwritten) receives each dy at the position its output took its maximum from.</summary>
-    public static void MaxPoolBackward<T>(int planes, int inPlane, int outPlane, ReadOnlySpan<T> dy, ReadOnlySpan<int> argmax, Span<T> dx)
+    public static unsafe void MaxPoolBackward<T>(int planes, int inPlane, int outPlane, ReadOnlySpan<T> dy, ReadOnlySpan<int> argmax, Span<T> dx)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        dx.Clear();
-        for (int p = 0; p < planes; p++)
+        if (dy.Length < (long)planes * outPlane || argmax.Length < (long)planes * outPlane || dx.Length < (long)planes * inPlane)
+            throw new ArgumentException($"max pool backward: {planes} planes of {inPlane} -> {outPlane} do not fit dy ({dy.Length}), argmax ({argmax.Length}), dx ({dx.Length})");
+        fixed (T* dyp = dy) fixed (int* ap = argmax) fixed (T* dxp = dx)
         {
-            var d = dx.Slice(p * inPlane, inPlane);
-            for (int o = 0; o < outPlane; o++) d[argmax[p * outPlane + o]] += dy[p * outPlane + o];
+            nint pdy = (nint)dyp, pa = (nint)ap, pdx = (nint)dxp;
+            // Planes over the threads, several per task: each plane's scatter stays within its own plane.
+            int perTask = Math.Max(1, (1 << 14) / Math.Max(1, inPlane));
+            Runtime.WorkerPool.For((planes + perTask - 1) / perTask, task =>
+            {
+                for (int p = task * perTask, end = Math.Min(planes, p + perTask); p < end; p++)
+                {
+                    var d = new Span<T>((T*)pdx + (long)p * inPlane, inPlane);
+                    d.Clear();
+                    T* g = (T*)pdy + (long)p * outPlane;
+                    int* a = (int*)pa + (long)p * outPlane;
+                    for (int o = 0; o < outPlane; o++) d[a[o]] += g[o];
+                }
+            });
         }
     }
 
