@@ -88,14 +88,34 @@ public static unsafe class NchwConv
     /// </summary>
     private static float* PadImage(int channels, int h, int w, float* input, int pad, int k)
     {
-        int hp = h + 2 * pad, wp = w + 2 * pad;
-        var padded = Scratch(ref _padded, channels * hp * wp + wp * (k - 1) + k + PackedGemm.NR);
+        int hp = h + 2 * pad, wp = w + 2 * pad, slack = wp * (k - 1) + k + PackedGemm.NR;
+        var padded = Scratch(ref _padded, channels * hp * wp + slack);
         var pp = padded.Pointer;
-        new Span<float>(pp, padded.Length).Clear();
-        for (int c = 0; c < channels; c++)
-            for (int y = 0; y < h; y++)
-                Buffer.MemoryCopy(input + ((long)c * h + y) * w, pp + ((long)c * hp + y + pad) * wp + pad, w * sizeof(float), w * sizeof(float));
+        PadPlanes(input, channels, h, w, pad, pp);
+        new Span<float>(pp + (long)channels * hp * wp, slack).Clear();
         return pp;
+    }
+
+    /// <summary>
+    /// dst = the `channels` (h, w) planes of input, each zero-padded to (h + 2·pad, w + 2·pad). Only the border is
+    /// cleared: the scratch is shared by every layer and grows to the largest, and clearing all of it per image cost
+    /// more than the copy for the small layers.
+    /// </summary>
+    private static void PadPlanes(float* input, int channels, int h, int w, int pad, float* dst)
+    {
+        int hp = h + 2 * pad, wp = w + 2 * pad;
+        for (int c = 0; c < channels; c++)
+        {
+            float* d = dst + (long)c * hp * wp;
+            new Span<float>(d, pad * wp + pad).Clear();  // the top rows and the first row's left border
+            for (int y = 0; y < h; y++)
+            {
+                float* row = d + (long)(y + pad) * wp + pad;
+                Buffer.MemoryCopy(input + ((long)c * h + y) * w, row, w * sizeof(float), w * sizeof(float));
+                new Span<float>(row + w, 2 * pad).Clear();  // this row's right border and the next row's left one
+            }
+            new Span<float>(d + (long)(h + pad) * wp, pad * wp).Clear();  // the bottom rows
+        }
     }
 
     [ThreadStatic] private static AlignedBuffer? _paddedImages;
@@ -104,14 +124,12 @@ public static unsafe class NchwConv
     private static float* PadImages(in ConvGeometry g, float* input, int images)
     {
         int hp = g.Height + 2 * g.Padding, wp = g.Width + 2 * g.Padding, image = g.InChannels * hp * wp;
-        var buffer = Scratch(ref _paddedImages, images * image + wp * (g.KernelH - 1) + g.KernelH + PackedGemm.NR);
+        int slack = wp * (g.KernelH - 1) + g.KernelH + PackedGemm.NR;
+        var buffer = Scratch(ref _paddedImages, images * image + slack);
         float* pp = buffer.Pointer;
-        new Span<float>(pp, buffer.Length).Clear();
         for (int t = 0; t < images; t++)
-            for (int c = 0; c < g.InChannels; c++)
-                for (int y = 0; y < g.Height; y++)
-                    Buffer.MemoryCopy(input + ((long)t * g.InChannels + c) * g.InPlane + (long)y * g.Width,
-                        pp + (long)t * image + ((long)c * hp + y + g.Padding) * wp + g.Padding, g.Width * sizeof(float), g.Width * sizeof(float));
+            PadPlanes(input + (long)t * g.InImage, g.InChannels, g.Height, g.Width, g.Padding, pp + (long)t * image);
+        new Span<float>(pp + (long)images * image, slack).Clear();
         return pp;
     }
 
@@ -126,9 +144,10 @@ public static unsafe class NchwConv
     private static float* PadImagesPhased(in ConvGeometry g, float* input, int images)
     {
         int hq = (g.Height + 2 * g.Padding + 1) / 2, wq = (g.Width + 2 * g.Padding + 1) / 2, plane = hq * wq, image = g.InChannels * 4 * plane;
-        var buffer = Scratch(ref _phasedImages, images * image + wq * g.KernelH + g.KernelH + PackedGemm.NR);
+        int needed = images * image + wq * g.KernelH + g.KernelH + PackedGemm.NR;
+        var buffer = Scratch(ref _phasedImages, needed);
         float* pp = buffer.Pointer;
-        new Span<float>(pp, buffer.Length).Clear();
+        new Span<float>(pp, needed).Clear();  // the phases interleave, so the whole of it (not the scratch's full length)
         for (int t = 0; t < images; t++)
             for (int c = 0; c < g.InChannels; c++)
             {
