@@ -74,4 +74,24 @@ public unsafe class PackedGemmTests
         Assert.Contains(yRef, v => v < 0);
         for (int i = 0; i < y.Length; i++) Assert.Equal(yRef[i], yNchw[i], 1e-5);
     }
+
+    [Theory]
+    [InlineData(1, 1, 1, 1)]
+    [InlineData(2, 3, 7, 5)]
+    [InlineData(1, 3, 45, 46)]     // 2070 pixels: two full 1024-pixel blocks and a tail
+    [InlineData(3, 17, 9, 13)]
+    public void ToNhwcIsTheTransposeOfToNchw(int n, int c, int h, int w)
+    {
+        var x = Enumerable.Range(0, n * c * h * w).Select(i => (float)i).ToArray();
+        var nhwc = new float[x.Length];
+        NhwcConv.ToNhwc(x, nhwc, n, c, h, w);
+        for (int b = 0; b < n; b++)
+            for (int ch = 0; ch < c; ch++)
+                for (int p = 0; p < h * w; p++)
+                    Assert.Equal(x[(b * c + ch) * h * w + p], nhwc[(b * h * w + p) * c + ch]);
+        var back = new float[x.Length];
+        NhwcConv.ToNchw(nhwc, back, n, c, h, w);
+        Assert.Equal(x, back);
+        Assert.Throws<ArgumentException>(() => NhwcConv.ToNhwc(x, new float[x.Length - 1], n, c, h, w));
+    }
 }

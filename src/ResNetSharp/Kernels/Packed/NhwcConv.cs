@@ -1,3 +1,4 @@
+using ResNetSharp.Runtime;
 namespace ResNetSharp.Kernels.Packed;
 
 /// <summary>
@@ -29,17 +30,32 @@ public static unsafe class NhwcConv
     public static void Forward(in ConvGeometry g, int batch, PackedWeights w, int[] offsets, float* x, float* y, float* residual, bool relu) =>
         PackedGemm.Run(w, x, offsets, batch * g.OutPlane, y, g.OutChannels, residual, g.OutChannels, relu);
 
-    /// <summary>NCHW → NHWC for one batch.</summary>
+    /// <summary>
+    /// NCHW → NHWC for one batch, in blocks of pixels over the worker threads (a block's C·1024 destination floats
+    /// stay in cache while each channel is scattered into it).
+    /// </summary>
     public static void ToNhwc(ReadOnlySpan<float> src, Span<float> dst, int n, int c, int h, int w)
     {
+        long total = (long)n * c * h * w;
+        if (src.Length < total || dst.Length < total)
+            throw new ArgumentException($"NCHW → NHWC of {n}x{c}x{h}x{w} needs {total} values: source has {src.Length}, destination {dst.Length}");
         int plane = h * w;
-        for (int b = 0; b < n; b++)
-            for (int ch = 0; ch < c; ch++)
+        const int Block = 1024;
+        int blocks = (plane + Block - 1) / Block;
+        fixed (float* s = src) fixed (float* d = dst)
+        {
+            nint sp = (nint)s, dp = (nint)d;
+            WorkerPool.For(n * blocks, task =>
             {
-                var s = src.Slice((b * c + ch) * plane, plane);
-                int o = b * plane * c + ch;
-                for (int i = 0; i < plane; i++) dst[o + i * c] = s[i];
-            }
+                int b = task / blocks, p0 = task % blocks * Block, p1 = Math.Min(plane, p0 + Block);
+                float* sb = (float*)sp + (long)b * c * plane, db = (float*)dp + (long)b * c * plane;
+                for (int ch = 0; ch < c; ch++)
+                {
+                    float* sc = sb + (long)ch * plane, dc = db + ch;
+                    for (int i = p0; i < p1; i++) dc[(long)i * c] = sc[i];
+                }
+            });
+        }
     }
 
     /// <summary>NHWC → NCHW for one batch.</summary>

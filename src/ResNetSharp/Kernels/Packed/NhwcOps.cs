@@ -15,20 +15,26 @@ public static unsafe class NhwcOps
         {
             int n = row / oh, oy = row % oh;
             float* xs = (float*)xp, ys = (float*)yp;
+            int y0 = oy * stride - pad, ky0 = Math.Max(0, -y0), ky1 = Math.Min(kernel, h - y0);
             for (int ox = 0; ox < ow; ox++)
             {
                 float* dst = ys + (((long)n * oh + oy) * ow + ox) * c;
-                int y0 = oy * stride - pad, x0 = ox * stride - pad;
-                int ky0 = Math.Max(0, -y0), ky1 = Math.Min(kernel, h - y0), kx0 = Math.Max(0, -x0), kx1 = Math.Min(kernel, w - x0);
+                int x0 = ox * stride - pad;
+                int kx0 = Math.Max(0, -x0), kx1 = Math.Min(kernel, w - x0);
+                // The window's first pixel; its rows are w·c floats apart, its pixels c.
+                float* window = xs + (((long)n * h + y0) * w + x0) * c;
+                long rowStride = (long)w * c;
                 int ch = 0;
                 for (; ch + 16 <= c; ch += 16)
-                {
-                    var m = Vector512.Create(float.NegativeInfinity);
-                    for (int ky = ky0; ky < ky1; ky++)
-                        for (int kx = kx0; kx < kx1; kx++)
-                            m = Vector512.Max(m, Vector512.Load(xs + (((long)n * h + y0 + ky) * w + x0 + kx) * c + ch));
-                    m.Store(dst + ch);
-                }
+                    {
+                        var m = Vector512.Create(float.NegativeInfinity);
+                        for (int ky = ky0; ky < ky1; ky++)
+                        {
+                            float* r = window + ky * rowStride + ch;
+                            for (int kx = kx0; kx < kx1; kx++) m = Vector512.Max(m, Vector512.Load(r + (long)kx * c));
+                        }
+                        m.Store(dst + ch);
+                    }
                 for (; ch < c; ch++)
                 {
                     float m = float.NegativeInfinity;
