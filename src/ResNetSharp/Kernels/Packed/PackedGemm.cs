@@ -200,7 +200,8 @@ public static unsafe class PackedGemm
                 }
                 if (w.RowOffsets == null)
                 {
-                    if (nr == 64) Tile6x4<Ops512, Vector512<float>, PackedRows>(ref args);
+                    if (nr == 64 && rowsHere <= 4) Tile4x4<Ops512, Vector512<float>, PackedRows>(ref args);
+                    else if (nr == 64) Tile6x4<Ops512, Vector512<float>, PackedRows>(ref args);
                     else if (nr == 32) Tile6x2<Ops512, Vector512<float>, PackedRows>(ref args);
                     else if (nr == 16 && Vector256.IsHardwareAccelerated) Tile6x2<Ops256, Vector256<float>, PackedRows>(ref args);
                     else if (nr == 16) Tile6x4<Ops128, Vector128<float>, PackedRows>(ref args);
@@ -208,7 +209,8 @@ public static unsafe class PackedGemm
                 }
                 else
                 {
-                    if (nr == 64) Tile6x4<Ops512, Vector512<float>, OffsetRows>(ref args);
+                    if (nr == 64 && rowsHere <= 4) Tile4x4<Ops512, Vector512<float>, OffsetRows>(ref args);
+                    else if (nr == 64) Tile6x4<Ops512, Vector512<float>, OffsetRows>(ref args);
                     else if (nr == 32) Tile6x2<Ops512, Vector512<float>, OffsetRows>(ref args);
                     else if (nr == 16 && Vector256.IsHardwareAccelerated) Tile6x2<Ops256, Vector256<float>, OffsetRows>(ref args);
                     else if (nr == 16) Tile6x4<Ops128, Vector128<float>, OffsetRows>(ref args);
@@ -312,6 +314,52 @@ public static unsafe class PackedGemm
         StoreRow4<TOps, TV>(ref a, RowOfC(ref a, 3), RowOfResidual(ref a, 3), c30, c31, c32, c33);
         StoreRow4<TOps, TV>(ref a, RowOfC(ref a, 4), RowOfResidual(ref a, 4), c40, c41, c42, c43);
         StoreRow4<TOps, TV>(ref a, RowOfC(ref a, 5), RowOfResidual(ref a, 5), c50, c51, c52, c53);
+    }
+
+    /// <summary>
+    /// 4 rows × 4 vectors, for a last tile of at most 4 rows (16 output channels make tiles of 6, 6 and 4): the 6-row
+    /// tile would spend a third of its multiply-adds on rows that are dropped.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile4x4<TOps, TV, TB>(ref TileArgs a) where TOps : IVectorOps<TV> where TV : unmanaged where TB : IRowsOfB
+    {
+        int L = TOps.Lanes, nr = 4 * L;
+        TV c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33;
+        if (a.First)
+        {
+            c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = TOps.Zero;
+            c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = TOps.Zero;
+        }
+        else
+        {
+            float* p = a.C;
+            c00 = TOps.Load(p); c01 = TOps.Load(p + L); c02 = TOps.Load(p + 2 * L); c03 = TOps.Load(p + 3 * L); p = RowOfC(ref a, 1);
+            c10 = TOps.Load(p); c11 = TOps.Load(p + L); c12 = TOps.Load(p + 2 * L); c13 = TOps.Load(p + 3 * L); p = RowOfC(ref a, 2);
+            c20 = TOps.Load(p); c21 = TOps.Load(p + L); c22 = TOps.Load(p + 2 * L); c23 = TOps.Load(p + 3 * L); p = RowOfC(ref a, 3);
+            c30 = TOps.Load(p); c31 = TOps.Load(p + L); c32 = TOps.Load(p + 2 * L); c33 = TOps.Load(p + 3 * L);
+        }
+        int ic = a.InChannels, c0 = a.C0, c1 = a.C1;
+        for (int t = a.T0; t < a.T1; t++)
+        {
+            float* a0 = Row(ref a, 0, t), a1 = Row(ref a, 1, t), a2 = Row(ref a, 2, t), a3 = Row(ref a, 3, t);
+            for (int k = c0; k < c1; k++)
+            {
+                float* wp = TB.Row(ref a, t * ic + k, nr);
+                TV b0 = TOps.Load(wp), b1 = TOps.Load(wp + L), b2 = TOps.Load(wp + 2 * L), b3 = TOps.Load(wp + 3 * L);
+                TV v = TOps.Broadcast(a0[k]);
+                c00 = TOps.MultiplyAdd(v, b0, c00); c01 = TOps.MultiplyAdd(v, b1, c01); c02 = TOps.MultiplyAdd(v, b2, c02); c03 = TOps.MultiplyAdd(v, b3, c03);
+                v = TOps.Broadcast(a1[k]);
+                c10 = TOps.MultiplyAdd(v, b0, c10); c11 = TOps.MultiplyAdd(v, b1, c11); c12 = TOps.MultiplyAdd(v, b2, c12); c13 = TOps.MultiplyAdd(v, b3, c13);
+                v = TOps.Broadcast(a2[k]);
+                c20 = TOps.MultiplyAdd(v, b0, c20); c21 = TOps.MultiplyAdd(v, b1, c21); c22 = TOps.MultiplyAdd(v, b2, c22); c23 = TOps.MultiplyAdd(v, b3, c23);
+                v = TOps.Broadcast(a3[k]);
+                c30 = TOps.MultiplyAdd(v, b0, c30); c31 = TOps.MultiplyAdd(v, b1, c31); c32 = TOps.MultiplyAdd(v, b2, c32); c33 = TOps.MultiplyAdd(v, b3, c33);
+            }
+        }
+        StoreRow4<TOps, TV>(ref a, a.C, a.Residual, c00, c01, c02, c03);
+        StoreRow4<TOps, TV>(ref a, RowOfC(ref a, 1), RowOfResidual(ref a, 1), c10, c11, c12, c13);
+        StoreRow4<TOps, TV>(ref a, RowOfC(ref a, 2), RowOfResidual(ref a, 2), c20, c21, c22, c23);
+        StoreRow4<TOps, TV>(ref a, RowOfC(ref a, 3), RowOfResidual(ref a, 3), c30, c31, c32, c33);
     }
 
     /// <summary>6 rows × 2 vectors, for 16-register ISAs: 12 accumulators, 2 weight loads and 6 broadcasts per channel.</summary>
