@@ -221,32 +221,53 @@ public sealed class ZeroPadShortcut<T> : Module<T> where T : unmanaged, IFloatin
         return [n, OutChannels, (h + Stride - 1) / Stride, (w + Stride - 1) / Stride];
     }
 
-    public override Tensor<T> Forward(Tensor<T> x)
+    public override unsafe Tensor<T> Forward(Tensor<T> x)
     {
         var shape = OutputShape(x.Shape);
-        var y = Tensor<T>.Reuse(ref _output, true, shape);
-        int oh = shape[2], ow = shape[3];
-        var src = x.Span; var dst = y.Span;
-        for (int n = 0; n < x.N; n++)
-            for (int c = 0; c < InChannels; c++)
-                for (int i = 0; i < oh; i++)
-                    for (int j = 0; j < ow; j++)
-                        dst[((n * OutChannels + c + PadBefore) * oh + i) * ow + j] = src[((n * InChannels + c) * x.H + i * Stride) * x.W + j * Stride];
+        var y = Tensor<T>.Reuse(ref _output, false, shape);
+        int n = x.N, h = x.H, w = x.W, oh = shape[2], ow = shape[3], s = Stride, inC = InChannels, outC = OutChannels, before = PadBefore;
+        fixed (T* xp = x.Span) fixed (T* yp = y.Span)
+        {
+            nint px = (nint)xp, py = (nint)yp;
+            // Image by image over the threads: the padding channels cleared, the others subsampled.
+            Runtime.WorkerPool.For(n, b =>
+            {
+                T* dst = (T*)py + (long)b * outC * oh * ow;
+                new Span<T>(dst, before * oh * ow).Clear();
+                new Span<T>(dst + (long)(before + inC) * oh * ow, (outC - before - inC) * oh * ow).Clear();
+                for (int c = 0; c < inC; c++)
+                {
+                    T* src = (T*)px + ((long)b * inC + c) * h * w;
+                    T* d = dst + (long)(c + before) * oh * ow;
+                    for (int i = 0; i < oh; i++)
+                        for (int j = 0; j < ow; j++) d[i * ow + j] = src[(long)i * s * w + j * s];
+                }
+            });
+        }
         _inputGrad = Tensor<T>.Reuse(ref _inputGrad, false, x.ShapeArray);
         return y;
     }
 
-    public override Tensor<T> Backward(Tensor<T> dy)
+    public override unsafe Tensor<T> Backward(Tensor<T> dy)
     {
         var dx = _inputGrad ?? throw new InvalidOperationException($"{Label}: Backward called before Forward");
-        dx.Clear();
-        int h = dx.H, w = dx.W, oh = dy.H, ow = dy.W;
-        var src = dy.Span; var dst = dx.Span;
-        for (int n = 0; n < dx.N; n++)
-            for (int c = 0; c < InChannels; c++)
-                for (int i = 0; i < oh; i++)
-                    for (int j = 0; j < ow; j++)
-                        dst[((n * InChannels + c) * h + i * Stride) * w + j * Stride] = src[((n * OutChannels + c + PadBefore) * oh + i) * ow + j];
+        int h = dx.H, w = dx.W, oh = dy.H, ow = dy.W, s = Stride, inC = InChannels, outC = OutChannels, before = PadBefore;
+        fixed (T* dyp = dy.Span) fixed (T* dxp = dx.Span)
+        {
+            nint pdy = (nint)dyp, pdx = (nint)dxp;
+            Runtime.WorkerPool.For(dx.N, b =>
+            {
+                T* dst = (T*)pdx + (long)b * inC * h * w;
+                new Span<T>(dst, inC * h * w).Clear();
+                for (int c = 0; c < inC; c++)
+                {
+                    T* src = (T*)pdy + ((long)b * outC + c + before) * oh * ow;
+                    T* d = dst + (long)c * h * w;
+                    for (int i = 0; i < oh; i++)
+                        for (int j = 0; j < ow; j++) d[(long)i * s * w + j * s] = src[i * ow + j];
+                }
+            });
+        }
         return dx;
     }
 }
