@@ -36,6 +36,8 @@ public abstract class ResidualBlock<T> : Module<T> where T : unmanaged, IFloatin
 
     /// <summary>The residual branch F, in order, with their state-dict names.</summary>
     protected abstract IEnumerable<(string Name, Module<T> Module)> Branch { get; }
+    private Module<T>[]? _branchLayers;
+    private Module<T>[] BranchLayers => _branchLayers ??= Branch.Select(b => b.Module).ToArray();
 
     public override IEnumerable<(string Name, Module<T> Module)> Children
     {
@@ -71,13 +73,12 @@ public abstract class ResidualBlock<T> : Module<T> where T : unmanaged, IFloatin
     public override Tensor<T> Forward(Tensor<T> x)
     {
         var f = x;
-        var branch = Branch.Select(b => b.Module).ToList();
-        for (int i = 0; i < branch.Count; i++)
+        var branch = BranchLayers;
+        for (int i = 0; i < branch.Length; i++)
         {
-            // A BN followed by a ReLU runs as one pass (the BN's Backward then covers both).
-            if (branch[i] is BatchNorm2d<T> bn && i + 1 < branch.Count && branch[i + 1] is ReLU<T>)
+            if (BatchNorm2d<T>.FusesReluAt(branch, i))
             {
-                f = Timed(bn, f, forward: true, reluAfterNorm: true);
+                f = Timed(branch[i], f, forward: true, reluAfterNorm: true);
                 i++;
                 continue;
             }
@@ -92,10 +93,10 @@ public abstract class ResidualBlock<T> : Module<T> where T : unmanaged, IFloatin
     {
         var d = Shortcut == ShortcutKind.None ? _outRelu.Backward(dy) : _add.ReluBackward(dy);
         var dBranch = d;
-        var branch = Branch.Select(b => b.Module).ToList();
-        for (int i = branch.Count - 1; i >= 0; i--)
+        var branch = BranchLayers;
+        for (int i = branch.Length - 1; i >= 0; i--)
         {
-            if (branch[i] is ReLU<T> && i > 0 && branch[i - 1] is BatchNorm2d<T>) continue;  // fused into the BN
+            if (BatchNorm2d<T>.IsFusedReluAt(branch, i)) continue;
             dBranch = Timed(branch[i], dBranch, forward: false);
         }
         if (Shortcut == ShortcutKind.None) return dBranch;

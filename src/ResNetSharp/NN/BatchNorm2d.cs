@@ -52,6 +52,16 @@ public sealed class BatchNorm2d<T> : Module<T> where T : unmanaged, IFloatingPoi
     public override Tensor<T> Forward(Tensor<T> x) => Forward(x, relu: false);
 
     /// <summary>
+    /// Whether layers[i] is a BN that a ReLU directly follows: Sequential and residual blocks run such a pair as one
+    /// pass (<see cref="Forward(Tensor{T}, bool)"/>), and skip the ReLU in both directions.
+    /// </summary>
+    internal static bool FusesReluAt(IReadOnlyList<Module<T>> layers, int i) =>
+        layers[i] is BatchNorm2d<T> && i + 1 < layers.Count && layers[i + 1] is ReLU<T>;
+
+    /// <summary>Whether layers[i] is a ReLU that the BN before it has taken over.</summary>
+    internal static bool IsFusedReluAt(IReadOnlyList<Module<T>> layers, int i) => i > 0 && FusesReluAt(layers, i - 1);
+
+    /// <summary>
     /// The normalisation followed by max(·, 0) in the same pass over the data, for a BN that a ReLU follows (blocks
     /// and Sequential run the pair this way); Backward then includes the ReLU's gradient.
     /// </summary>

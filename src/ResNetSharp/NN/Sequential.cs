@@ -7,6 +7,8 @@ namespace ResNetSharp.NN;
 public class Sequential<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly List<(string Name, Module<T> Module)> _children = [];
+    private Module<T>[]? _layers;
+    private Module<T>[] Layers => _layers ??= _children.Select(c => c.Module).ToArray();
 
     public Sequential(params Module<T>[] modules)
     {
@@ -45,8 +47,7 @@ public class Sequential<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
             var m = _children[i].Module;
             long start = profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
             var shape = profile is null ? null : x.ShapeArray;
-            // A BN followed by a ReLU runs as one pass (the BN's Backward then covers both).
-            bool fused = m is BatchNorm2d<T> && i + 1 < _children.Count && _children[i + 1].Module is ReLU<T>;
+            bool fused = BatchNorm2d<T>.FusesReluAt(Layers, i);
             x = fused ? ((BatchNorm2d<T>)m).Forward(x, relu: true) : m.Forward(x);
             if (fused) i++;
             if (profile is not null && m is not Sequential<T> && m.Children.All(c => c.Module is not Conv2d<T>))
@@ -62,7 +63,7 @@ public class Sequential<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
         {
             long start = profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
             var m = _children[i].Module;
-            if (m is ReLU<T> && i > 0 && _children[i - 1].Module is BatchNorm2d<T>) continue;  // fused into the BN
+            if (BatchNorm2d<T>.IsFusedReluAt(Layers, i)) continue;
             dy = m.Backward(dy);
             if (profile is not null && m is not Sequential<T> && m.Children.All(c => c.Module is not Conv2d<T>))
                 profile.Add(m.Label, "backward", 0, start);

@@ -4,11 +4,12 @@ using System.Runtime.Intrinsics;
 namespace ResNetSharp.Kernels.Packed;
 
 /// <summary>
-/// The weight gradient of a 3x3 stride-1 convolution with at most 64 output channels, on AVX-512:
+/// The weight gradient of a 3x3 stride-1 convolution on AVX-512:
 /// dWᵀ[(ic, kh, kw)][oc] += Σ_q xPad[ic][q + kh·Wp + kw] · dyᵀ[q][oc], q over the output pixels in rows of Wp
 /// (the last Wp − OW of each row have dy = 0). The nine taps of an input channel are fixed offsets from three row
 /// pointers, so one register tile covers whole channels: two channels × 9 taps × 16 output channels, or one
-/// channel × 9 taps × 32 (twice for 64), i.e. 18 accumulators, with 1 or 2 vector loads and 18 or 9 broadcasts per pixel.
+/// channel × 9 taps × 32 (repeated for each 32 output channels past that), i.e. 18 accumulators, with 1 or 2 vector
+/// loads and 18 or 9 broadcasts per pixel.
 /// The general GEMM form of this product ran a 32-wide tile with 16 of its columns zero for resnet20's 16 channels.
 /// Tested against <see cref="Reference.Conv2dReference"/> through <see cref="Conv2dKernel.Backward{T}"/>.
 /// </summary>

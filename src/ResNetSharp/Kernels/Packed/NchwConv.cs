@@ -271,11 +271,13 @@ public static unsafe class NchwConv
         // the reduction (row r of image t is at dy + t·OC·P + r·P), and their colᵀ panels are stacked along it. With
         // small planes (7x7: P = 49) one image alone gives the micro-kernel too short a reduction.
         int subBatch = Math.Max(1, Math.Min(batch, StackedPanelFloats / Math.Max(1, p * kPanels * nr)));
-        // Stride 1: dW is computed transposed from shifted views (no transposed im2col). On AVX-512, up to 32 output
-        // channels use 32-wide panels (the 6x32 zmm tile): measured at 16 channels, 6.9 ms per resnet20 layer1 dW
-        // against 13 ms on the 16-wide ymm tile and more on 64-wide panels of mostly zeros.
-        // 3x3 with few output channels on AVX-512: a tile of whole input channels (Conv3x3WeightGradient), with dWᵀ
-        // in rows of 16 or 32 output channels.
+        // The weight gradient, by case:
+        // - 3x3 stride 1 on AVX-512: a tile of whole input channels (Conv3x3WeightGradient), dWᵀ in rows of 16 or a
+        //   multiple of 32 output channels;
+        // - other stride-1 kernels (and 3x3 without AVX-512): dWᵀ transposed from shifted views of the padded input
+        //   (no transposed im2col), up to 32 output channels in 32-wide panels (the 6x32 zmm tile) on AVX-512;
+        // - stride 2 (below): the same transposed product on the input's four phases;
+        // - anything else (1x1 stride 2): dW from a transposed im2col.
         bool tapDw = shifted && Conv3x3WeightGradient.Supports(g);
         // Stride 2: the input split into its four phases (even/odd rows × even/odd columns), in which every tap's
         // rows are again shifted views, so the transposed product applies with no im2col (PadImagesPhased).
