@@ -59,7 +59,8 @@ foreach (var (batch, ic, h, w, oc, k, stride, pad) in geometries)
     }
 }
 
-// Winograd F(4x4,3x3) against the direct reference (bias and ReLU on), at tile edges.
+// Winograd F(4x4,3x3) and F(2x2,3x3) against the direct reference (bias and ReLU on), at tile edges.
+foreach (int tile in new[] { 4, 2 })
 foreach (var (batch, ic, h, w, oc) in new[] { (1, 16, 1, 1, 16), (2, 32, 5, 7, 16), (1, 64, 14, 14, 80), (3, 16, 9, 3, 48) })
 {
     var g = new ConvGeometry(ic, h, w, oc, 3, 3, 1, 1);
@@ -67,18 +68,18 @@ foreach (var (batch, ic, h, w, oc) in new[] { (1, 16, 1, 1, 16), (2, 32, 5, 7, 1
     var yRef = new float[batch * g.OutImage];
     Conv2dReference.Forward<float>(g, batch, x, wt, bias, yRef);
     for (int i = 0; i < yRef.Length; i++) yRef[i] = Math.Max(0, yRef[i]);
-    int tiles = Winograd.TileCount(g, batch);
+    int tiles = Winograd.TileCount(g, batch, tile);
     var rows = Enumerable.Range(0, tiles).Select(t => t * ic).ToArray();
-    var v = new float[Winograd.Points * tiles * ic]; var m = new float[Winograd.Points * tiles * oc];
+    var v = new float[Winograd.Points(tile) * tiles * ic]; var m = new float[Winograd.Points(tile) * tiles * oc];
     var xNhwc = new float[x.Length]; NhwcConv.ToNhwc(x, xNhwc, batch, ic, h, w);
     var yNhwc = new float[yRef.Length];
     unsafe
     {
         fixed (float* xp = xNhwc) fixed (float* yp = yNhwc) fixed (float* bp = bias) fixed (float* vp = v) fixed (float* mp = m)
-            Winograd.Forward(g, batch, Winograd.TransformWeights(wt, oc, ic, default), bp, rows, xp, yp, null, relu: true, vp, mp);
+            Winograd.Forward(g, batch, Winograd.TransformWeights(wt, oc, ic, default, tile), bp, rows, xp, yp, null, relu: true, vp, mp);
     }
     var y = new float[yNhwc.Length]; NhwcConv.ToNchw(yNhwc, y, batch, oc, h, w);
-    Close($"winograd b{batch} ic{ic} {h}x{w} oc{oc}", yRef, y, 1e-4 * yRef.Max(Math.Abs));
+    Close($"winograd F{tile} b{batch} ic{ic} {h}x{w} oc{oc}", yRef, y, 1e-4 * yRef.Max(Math.Abs));
 }
 
 // Elementwise and BN kernels against plain loops.

@@ -35,7 +35,7 @@ public sealed unsafe class InferencePlan
     private readonly PackedWeights _fc;
     private readonly int[] _fcOffsets;
     private readonly bool _winograd;
-    private const int MinWinogradTiles = 32;
+    private const int MinWinograd4Tiles = 32, MinWinograd2Tiles = 32;
     private int _winogradInSize, _winogradOutSize;
     private AlignedBuffer? _winogradIn, _winogradOut;
 
@@ -193,6 +193,21 @@ public sealed unsafe class InferencePlan
         return current;
     }
 
+    /// <summary>
+    /// The Winograd tile for a convolution, or 0 for the direct product. The transformed weights of F(4x4) are 4x
+    /// the direct ones (36 vs 9 values per channel pair), so with few tiles its products stream weights from memory
+    /// instead of computing: measured on resnet18 at batch 1, 7x7 layers (4 tiles) ran 2.3x slower than direct,
+    /// 14x14 (16 tiles) even, 28x28 (49 tiles) and up faster. F(2x2)'s are 16/9 of the direct ones and make 4x the
+    /// tiles, which the small images at batch 1 can use.
+    /// </summary>
+    private int WinogradTileFor(in ConvGeometry g)
+    {
+        if (!_winograd || !Winograd.Supports(g)) return 0;
+        if (Winograd.TileCount(g, _batch, 4) >= MinWinograd4Tiles) return 4;
+        if (Winograd.TileCount(g, _batch, 2) >= MinWinograd2Tiles) return 2;
+        return 0;
+    }
+
     /// <summary>Adds a conv + folded BN (+ residual, ReLU) step; returns its output slot and updates the shape.</summary>
     private int Conv(Conv2d<float> conv, BatchNorm2d<float> bn, int input, ref int h, ref int w, ref int c, int residual, bool relu, bool releaseInput)
     {
@@ -208,20 +223,17 @@ public sealed unsafe class InferencePlan
             bias[o] = (float)(bn.Bias.Value.Span[o] + (convBias - bn.RunningMean.Span[o]) * s);
         }
         int output = Acquire(_batch * g.OutImage);
-        // Winograd's transformed weights are 4x the direct ones (36 vs 9 values per channel pair), so with few tiles
-        // the products stream weights from memory instead of computing: measured on resnet18 at batch 1, 7x7 layers
-        // (4 tiles) ran 2.3x slower than direct, 14x14 (16 tiles) even, 28x28 (49 tiles) and up faster.
-        bool winograd = _winograd && Winograd.Supports(g) && Winograd.TileCount(g, _batch) >= MinWinogradTiles;
-        string what = (winograd ? "winograd" : "conv") + "+bn" + (residual >= 0 ? "+add" : "") + (relu ? "+relu" : "");
+        int winogradTile = WinogradTileFor(g);
+        string what = (winogradTile > 0 ? $"winograd F{winogradTile}" : "conv") + "+bn" + (residual >= 0 ? "+add" : "") + (relu ? "+relu" : "");
         string name = $"{conv.Name} ({what}, {g.InChannels}x{g.Height}x{g.Width} -> {g.OutChannels}x{g.OutHeight}x{g.OutWidth}, k{g.KernelH} s{g.Stride})";
-        if (winograd)
+        if (winogradTile > 0)
         {
-            int tiles = Winograd.TileCount(g, _batch);
-            _winogradInSize = Math.Max(_winogradInSize, Winograd.Points * tiles * g.InChannels);
-            _winogradOutSize = Math.Max(_winogradOutSize, Winograd.Points * tiles * g.OutChannels);
+            int tiles = Winograd.TileCount(g, _batch, winogradTile), points = Winograd.Points(winogradTile);
+            _winogradInSize = Math.Max(_winogradInSize, points * tiles * g.InChannels);
+            _winogradOutSize = Math.Max(_winogradOutSize, points * tiles * g.OutChannels);
             var biasBuffer = new AlignedBuffer(g.OutChannels);
             bias.CopyTo(biasBuffer.Span);
-            _steps.Add(new WinogradStep(g, Winograd.TransformWeights(conv.Weight.Value.Span, g.OutChannels, g.InChannels, scale), biasBuffer,
+            _steps.Add(new WinogradStep(g, Winograd.TransformWeights(conv.Weight.Value.Span, g.OutChannels, g.InChannels, scale, winogradTile), biasBuffer,
                 Enumerable.Range(0, tiles).Select(t => t * g.InChannels).ToArray(), input, output, residual, relu) { Name = name, Macs = g.MacsPerImage });
         }
         else if (g.InChannels < 16 && g.KernelW > 1)

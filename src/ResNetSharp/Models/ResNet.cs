@@ -31,8 +31,9 @@ public sealed class ResNet<T> : Sequential<T> where T : unmanaged, IFloatingPoin
     public bool FusedInference { get; set; } = true;
 
     /// <summary>
-    /// In the fused path, run stride-1 3x3 convolutions as Winograd F(4x4,3x3) (4x fewer multiplies; results differ
-    /// from the direct sum by rounding, within 1e-4 of each convolution's output scale).
+    /// In the fused path, run stride-1 3x3 convolutions as Winograd F(4x4,3x3) (4x fewer multiplies), or F(2x2,3x3)
+    /// (2.25x fewer) where the image makes too few 4x4 tiles, such as 14x14 at batch 1; results differ from the direct
+    /// sum by rounding, within 1e-4 of each convolution's output scale.
     /// </summary>
     public bool WinogradInference
     {

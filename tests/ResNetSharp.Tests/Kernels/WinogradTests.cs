@@ -4,17 +4,31 @@ using ResNetSharp.Tests.Support;
 
 namespace ResNetSharp.Tests.Kernels;
 
-/// <summary>Winograd F(4x4,3x3) against the direct reference: tile edges (sizes not a multiple of 4), bias, residual, ReLU.</summary>
+/// <summary>
+/// Winograd F(4x4,3x3) and F(2x2,3x3) against the direct reference: tile edges (sizes not a multiple of the tile),
+/// bias, residual, ReLU.
+/// </summary>
 public unsafe class WinogradTests
 {
+    public static TheoryData<int, int, int, int, int, int> Cases()
+    {
+        var data = new TheoryData<int, int, int, int, int, int>();
+        foreach (int tile in new[] { 4, 2 })
+        {
+            data.Add(tile, 1, 16, 4, 4, 16);
+            data.Add(tile, 1, 16, 1, 1, 32);     // one pixel: a single tile, mostly padding
+            data.Add(tile, 2, 32, 5, 7, 16);     // partial tiles on both axes
+            data.Add(tile, 1, 64, 14, 14, 64);
+            data.Add(tile, 3, 16, 9, 3, 48);
+            data.Add(tile, 1, 128, 7, 7, 80);    // OC not a multiple of the 64-wide panel
+            data.Add(tile, 1, 256, 14, 14, 64);  // 49 F(2x2) tiles: one row block per product (resnet's 14x14 at batch 1)
+        }
+        return data;
+    }
+
     [Theory]
-    [InlineData(1, 16, 4, 4, 16)]
-    [InlineData(1, 16, 1, 1, 32)]     // one pixel: a single tile, mostly padding
-    [InlineData(2, 32, 5, 7, 16)]     // partial tiles on both axes
-    [InlineData(1, 64, 14, 14, 64)]
-    [InlineData(3, 16, 9, 3, 48)]
-    [InlineData(1, 128, 7, 7, 80)]    // OC not a multiple of the 64-wide panel
-    public void MatchesDirectConvolution(int batch, int ic, int h, int w, int oc)
+    [MemberData(nameof(Cases))]
+    public void MatchesDirectConvolution(int tile, int batch, int ic, int h, int w, int oc)
     {
         var g = new ConvGeometry(ic, h, w, oc, 3, 3, 1, 1);
         Assert.True(Winograd.Supports(g));
@@ -26,20 +40,32 @@ public unsafe class WinogradTests
 
         var xNhwc = new float[x.Length]; NhwcConv.ToNhwc(x, xNhwc, batch, ic, h, w);
         var rNhwc = new float[residual.Length]; NhwcConv.ToNhwc(residual, rNhwc, batch, oc, h, w);
-        int tiles = Winograd.TileCount(g, batch);
-        var u = Winograd.TransformWeights(wt, oc, ic, scale);
-        var v = new float[Winograd.Points * tiles * ic]; var m = new float[Winograd.Points * tiles * oc];
+        int tiles = Winograd.TileCount(g, batch, tile);
+        var u = Winograd.TransformWeights(wt, oc, ic, scale, tile);
+        Assert.Equal(Winograd.Points(tile), u.Length);
+        var v = new float[Winograd.Points(tile) * tiles * ic]; var m = new float[Winograd.Points(tile) * tiles * oc];
         var rows = Enumerable.Range(0, tiles).Select(t => t * ic).ToArray();
         var yNhwc = new float[yRef.Length];
         fixed (float* xp = xNhwc) fixed (float* yp = yNhwc) fixed (float* rp = rNhwc) fixed (float* bp = bias) fixed (float* vp = v) fixed (float* mp = m)
             Winograd.Forward(g, batch, u, bp, rows, xp, yp, rp, relu: true, vp, mp);
         var y = new float[yNhwc.Length]; NhwcConv.ToNchw(yNhwc, y, batch, oc, h, w);
 
-        // F(4x4,3x3) rounds more than a direct sum (its transforms scale values by up to 8·5): hold it to 1e-4 of the
+        // F(4x4,3x3) rounds more than a direct sum (its transforms scale values by up to 8·5): hold both to 1e-4 of the
         // output's scale per convolution, which keeps whole networks within the 1e-3 the speed issue allows.
         double scaleOut = yRef.Max(Math.Abs);
         for (int i = 0; i < y.Length; i++)
             Assert.True(Math.Abs(yRef[i] - y[i]) <= 1e-4 * scaleOut, $"y[{i}]: expected {yRef[i]}, got {y[i]}");
+    }
+
+    [Fact]
+    public void TileSizesOtherThanTwoAndFourAreRefused()
+    {
+        var w = new float[16 * 16 * 9];
+        Assert.Throws<ArgumentOutOfRangeException>(() => Winograd.TransformWeights(w, 16, 16, default, 3));
+        var g = new ConvGeometry(16, 4, 4, 16, 3, 3, 1, 1);
+        var wrong = Winograd.TransformWeights(w, 16, 16, default, 2).Take(9).ToArray();
+        var ex = Assert.Throws<ArgumentException>(() => Winograd.Forward(g, 1, wrong, null, [0], null, null, null, false, null, null));
+        Assert.Contains("9 transformed weight matrices", ex.Message);
     }
 
     [Fact]

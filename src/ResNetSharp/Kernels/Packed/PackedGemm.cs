@@ -116,13 +116,14 @@ public static unsafe class PackedGemm
     }
 
     /// <summary>
-    /// Rows per task: normally 48 (a weight chunk streamed over 8 tiles). With few rows and enough panels to keep the
-    /// threads busy, one block takes all the rows, so each weight panel is read from memory once: resnet50's 7x7
-    /// layers at batch 1 (49 rows, 8 to 32 panels) otherwise read every weight twice, the second time for one row.
+    /// Rows per task: normally 48 (a weight chunk streamed over 8 tiles). With few rows and enough other tasks (panels,
+    /// or batched products times panels) to keep the threads busy, one block takes all the rows, so each weight panel
+    /// is read from memory once: resnet50's 7x7 layers at batch 1 (49 rows, 8 to 32 panels) otherwise read every
+    /// weight twice, the second time for one row.
     /// </summary>
-    private static int RowsPerTaskFor(int rows, int panels)
+    private static int RowsPerTaskFor(int rows, int parallelTasks)
     {
-        if (rows <= 4 * RowsPerTask && panels >= 2 * Engine.Threads) return Math.Max(RowsPerTask, (rows + MR - 1) / MR * MR);
+        if (rows <= 4 * RowsPerTask && parallelTasks >= 2 * Engine.Threads) return Math.Max(RowsPerTask, (rows + MR - 1) / MR * MR);
         return RowsPerTask;
     }
 
@@ -134,7 +135,8 @@ public static unsafe class PackedGemm
     {
         int products = w.Length, panels = w[0].Panels, taps = w[0].Taps;
         if (offsets.Length < rows * taps) throw new ArgumentException($"indirection table has {offsets.Length} entries, needs {rows * taps}");
-        int rowBlocks = (rows + RowsPerTask - 1) / RowsPerTask;
+        int rowsPerTask = RowsPerTaskFor(rows, products * panels);
+        int rowBlocks = (rows + rowsPerTask - 1) / rowsPerTask;
         int perProduct = rowBlocks * panels;
         nint xp = (nint)x, cp = (nint)c;
         float[] zeros = ZeroRow(w[0].InChannels);
@@ -142,7 +144,7 @@ public static unsafe class PackedGemm
         {
             int product = task / perProduct, rest = task % perProduct;
             int panel = rest % panels, block = rest / panels;
-            int r0 = block * RowsPerTask, r1 = Math.Min(rows, r0 + RowsPerTask);
+            int r0 = block * rowsPerTask, r1 = Math.Min(rows, r0 + rowsPerTask);
             fixed (int* off = offsets)
             fixed (float* z = zeros)
                 RunBlock(w[product], (float*)xp + product * xStride, z, off, r0, r1, panel, (float*)cp + product * cStride, ldc, null, 0, false, false);

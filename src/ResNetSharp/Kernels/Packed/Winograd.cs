@@ -5,168 +5,245 @@ using ResNetSharp.Runtime;
 namespace ResNetSharp.Kernels.Packed;
 
 /// <summary>
-/// Winograd F(4x4, 3x3) for stride-1, padding-1 3x3 convolutions on NHWC activations (Lavin and Gray 2015,
-/// "Fast Algorithms for Convolutional Neural Networks"): each 4x4 output tile is Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A over
-/// the 6x6 input tile d. The 36 element-wise products, summed over input channels, are 36 matrix products
-/// V_ξν (tiles, IC) · U_ξν (IC, OC) on the packed micro-kernel: 36·tiles·IC·OC multiply-adds instead of the
-/// direct 9·16·tiles·IC·OC, a factor of 4. Input and output transforms run on channel vectors.
+/// Winograd convolution for stride-1, padding-1 3x3 convolutions on NHWC activations (Lavin and Gray 2015, "Fast
+/// Algorithms for Convolutional Neural Networks"), in two sizes: F(4x4,3x3) over 6x6 input tiles and F(2x2,3x3) over
+/// 4x4 ones. Each output tile is Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A; the element-wise products, summed over input channels,
+/// are one matrix product per point, V_ξν (tiles, IC) · U_ξν (IC, OC), on the packed micro-kernel. F(4x4) needs
+/// 36·tiles·IC·OC multiply-adds where the direct convolution needs 9·16·tiles·IC·OC (4x fewer); F(2x2) needs
+/// 16 per 4 output pixels (2.25x fewer) and its transformed weights are 16/9 of the direct ones instead of 4x,
+/// which is what small images at batch 1 need (their products stream the weights with few tiles to reuse them).
+/// Input and output transforms run on channel vectors.
 /// </summary>
 public static unsafe class Winograd
 {
-    public const int Tile = 4, Window = 6, Points = 36;
-
     /// <summary>Whether a convolution can take this path: 3x3, stride 1, padding 1, channels in whole vectors.</summary>
     public static bool Supports(in ConvGeometry g) =>
         g.KernelH == 3 && g.KernelW == 3 && g.Stride == 1 && g.Padding == 1 && g.InChannels % 16 == 0 && g.OutChannels % 16 == 0;
 
-    /// <summary>The 36 transformed weight matrices U_ξν = (G g Gᵀ)_ξν, each (IC, OC) packed for the micro-kernel; scale folds BN in.</summary>
-    public static PackedWeights[] TransformWeights(ReadOnlySpan<float> w, int outChannels, int inChannels, ReadOnlySpan<float> scale)
+    /// <summary>Points (matrix products) of F(tile x tile, 3x3): 36 for tile 4, 16 for tile 2.</summary>
+    public static int Points(int tile) => (tile + 2) * (tile + 2);
+
+    /// <summary>
+    /// The transformed weight matrices U_ξν = (G g Gᵀ)_ξν of F(tile x tile, 3x3), each (IC, OC) packed for the
+    /// micro-kernel; scale folds BN in.
+    /// </summary>
+    public static PackedWeights[] TransformWeights(ReadOnlySpan<float> w, int outChannels, int inChannels, ReadOnlySpan<float> scale, int tile = 4)
     {
-        // G for F(4,3): rows are the interpolation points 0, −1, 1, −2 (as 1/2), 2 and ∞.
-        double[,] G = { { 1 / 4.0, 0, 0 }, { -1 / 6.0, -1 / 6.0, -1 / 6.0 }, { -1 / 6.0, 1 / 6.0, -1 / 6.0 },
-                        { 1 / 24.0, 1 / 12.0, 1 / 6.0 }, { 1 / 24.0, -1 / 12.0, 1 / 6.0 }, { 0, 0, 1 } };
-        var u = new float[Points][];
-        for (int p = 0; p < Points; p++) u[p] = new float[outChannels * inChannels];
-        var gg = new double[Window, 3];
+        double[,] G = tile switch
+        {
+            // F(4,3): rows are the interpolation points 0, −1, 1, −2 (as 1/2), 2 and ∞.
+            4 => new[,] { { 1 / 4.0, 0, 0 }, { -1 / 6.0, -1 / 6.0, -1 / 6.0 }, { -1 / 6.0, 1 / 6.0, -1 / 6.0 },
+                          { 1 / 24.0, 1 / 12.0, 1 / 6.0 }, { 1 / 24.0, -1 / 12.0, 1 / 6.0 }, { 0, 0, 1 } },
+            // F(2,3): points 0, 1, −1 and ∞.
+            2 => new[,] { { 1, 0, 0 }, { 0.5, 0.5, 0.5 }, { 0.5, -0.5, 0.5 }, { 0, 0, 1 } },
+            _ => throw new ArgumentOutOfRangeException(nameof(tile), tile, "Winograd tiles are 2 or 4"),
+        };
+        int window = tile + 2, points = window * window;
+        var u = new float[points][];
+        for (int p = 0; p < points; p++) u[p] = new float[outChannels * inChannels];
+        var gg = new double[window, 3];
         for (int oc = 0; oc < outChannels; oc++)
             for (int ic = 0; ic < inChannels; ic++)
             {
                 int o = (oc * inChannels + ic) * 9;
                 double s = scale.IsEmpty ? 1 : scale[oc];
-                for (int i = 0; i < Window; i++)
+                for (int i = 0; i < window; i++)
                     for (int j = 0; j < 3; j++)
                         gg[i, j] = G[i, 0] * w[o + j] + G[i, 1] * w[o + 3 + j] + G[i, 2] * w[o + 6 + j];
-                for (int i = 0; i < Window; i++)
-                    for (int j = 0; j < Window; j++)
-                        u[i * Window + j][oc * inChannels + ic] = (float)(s * (gg[i, 0] * G[j, 0] + gg[i, 1] * G[j, 1] + gg[i, 2] * G[j, 2]));
+                for (int i = 0; i < window; i++)
+                    for (int j = 0; j < window; j++)
+                        u[i * window + j][oc * inChannels + ic] = (float)(s * (gg[i, 0] * G[j, 0] + gg[i, 1] * G[j, 1] + gg[i, 2] * G[j, 2]));
             }
         return u.Select(m => PackedWeights.FromOihw(m, outChannels, inChannels, 1, default, default)).ToArray();
     }
 
-    public static int TileCount(in ConvGeometry g, int batch) => batch * ((g.OutHeight + 3) / 4) * ((g.OutWidth + 3) / 4);
+    public static int TileCount(in ConvGeometry g, int batch, int tile = 4) =>
+        batch * ((g.OutHeight + tile - 1) / tile) * ((g.OutWidth + tile - 1) / tile);
 
     /// <summary>
-    /// y (N,H,W,OC) = conv3x3(x) + bias (+ residual) (then ReLU). v and m are scratch of 36·tiles·IC and 36·tiles·OC
-    /// floats; rowOffsets[t] = t·IC for t &lt; tiles.
+    /// y (N,H,W,OC) = conv3x3(x) + bias (+ residual) (then ReLU), with u from <see cref="TransformWeights"/> (its
+    /// length, 36 or 16, says the tile size). v and m are scratch of points·tiles·IC and points·tiles·OC floats;
+    /// rowOffsets[t] = t·IC for t &lt; tiles.
     /// </summary>
     public static void Forward(in ConvGeometry g, int batch, PackedWeights[] u, float* bias, int[] rowOffsets,
         float* x, float* y, float* residual, bool relu, float* v, float* m)
     {
-        int tiles = TileCount(g, batch), ic = g.InChannels, oc = g.OutChannels;
-        if (PackedGemm.NR == 64) InputTransform<Ops512, Vector512<float>>(g, batch, x, v);
-        else if (PackedGemm.NR == 16) InputTransform<Ops256, Vector256<float>>(g, batch, x, v);
-        else InputTransform<Ops128, Vector128<float>>(g, batch, x, v);
+        int tile = u.Length switch
+        {
+            36 => 4,
+            16 => 2,
+            _ => throw new ArgumentException($"{u.Length} transformed weight matrices: Winograd takes 36 (F(4x4,3x3)) or 16 (F(2x2,3x3))"),
+        };
+        int tiles = TileCount(g, batch, tile), ic = g.InChannels, oc = g.OutChannels;
+        if (tile == 4) Transforms<F4>(g, batch, x, v, m, y, bias, residual, relu, input: true);
+        else Transforms<F2>(g, batch, x, v, m, y, bias, residual, relu, input: true);
         PackedGemm.RunBatched(u.Select(w => w.AsPanels()).ToArray(), v, (long)tiles * ic, rowOffsets, tiles, m, (long)tiles * oc, oc);
-        if (PackedGemm.NR == 64) OutputTransform<Ops512, Vector512<float>>(g, batch, m, bias, residual, relu, y);
-        else if (PackedGemm.NR == 16) OutputTransform<Ops256, Vector256<float>>(g, batch, m, bias, residual, relu, y);
-        else OutputTransform<Ops128, Vector128<float>>(g, batch, m, bias, residual, relu, y);
+        if (tile == 4) Transforms<F4>(g, batch, x, v, m, y, bias, residual, relu, input: false);
+        else Transforms<F2>(g, batch, x, v, m, y, bias, residual, relu, input: false);
     }
 
-    // V[ξν][tile][c] = (Bᵀ d B)[ξ][ν] for the 6x6 input tile at (4·ty − 1, 4·tx − 1), zero outside the image.
-    private static void InputTransform<TOps, TV>(ConvGeometry g, int batch, float* x, float* v) where TOps : IVectorOps<TV> where TV : unmanaged
+    private static void Transforms<TF>(in ConvGeometry g, int batch, float* x, float* v, float* m, float* y, float* bias, float* residual, bool relu, bool input)
+        where TF : ITileTransform
     {
-        int th = (g.OutHeight + 3) / 4, tw = (g.OutWidth + 3) / 4, tiles = batch * th * tw, ic = g.InChannels, L = TOps.Lanes;
+        if (input)
+        {
+            if (PackedGemm.NR == 64) InputTransform<TF, Ops512, Vector512<float>>(g, batch, x, v);
+            else if (PackedGemm.NR == 16) InputTransform<TF, Ops256, Vector256<float>>(g, batch, x, v);
+            else InputTransform<TF, Ops128, Vector128<float>>(g, batch, x, v);
+        }
+        else
+        {
+            if (PackedGemm.NR == 64) OutputTransform<TF, Ops512, Vector512<float>>(g, batch, m, bias, residual, relu, y);
+            else if (PackedGemm.NR == 16) OutputTransform<TF, Ops256, Vector256<float>>(g, batch, m, bias, residual, relu, y);
+            else OutputTransform<TF, Ops128, Vector128<float>>(g, batch, m, bias, residual, relu, y);
+        }
+    }
+
+    /// <summary>
+    /// The transforms of one tile size: Bᵀ on Window values read at srcStride (written at dstStride), and Aᵀ from
+    /// Window values to Tile. Struct type arguments, so each size compiles to its own straight-line code.
+    /// </summary>
+    private interface ITileTransform
+    {
+        static abstract int Tile { get; }
+        static abstract void Input<TOps, TV>(TV* src, int srcStride, TV* dst, int dstStride) where TOps : IVectorOps<TV> where TV : unmanaged;
+        static abstract void Output<TOps, TV>(TV* src, int srcStride, TV* dst, int dstStride) where TOps : IVectorOps<TV> where TV : unmanaged;
+    }
+
+    private readonly struct F4 : ITileTransform
+    {
+        public static int Tile => 4;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Input<TOps, TV>(TV* s, int ss, TV* o, int stride) where TOps : IVectorOps<TV> where TV : unmanaged
+        {
+            TV d0 = s[0], d1 = s[ss], d2 = s[2 * ss], d3 = s[3 * ss], d4 = s[4 * ss], d5 = s[5 * ss];
+            TV four = TOps.Broadcast(4f), five = TOps.Broadcast(5f), two = TOps.Broadcast(2f);
+            TV d4m4d2 = TOps.Add(d4, TOps.Multiply(TOps.Broadcast(-4f), d2));   // d4 − 4·d2
+            TV d3m4d1 = TOps.Add(d3, TOps.Multiply(TOps.Broadcast(-4f), d1));   // d3 − 4·d1
+            TV d4md2 = TOps.Add(d4, TOps.Multiply(TOps.Broadcast(-1f), d2));    // d4 − d2
+            TV d3md1 = TOps.Add(d3, TOps.Multiply(TOps.Broadcast(-1f), d1));    // d3 − d1
+            o[0] = TOps.Add(TOps.MultiplyAdd(four, d0, TOps.Multiply(five, TOps.Multiply(TOps.Broadcast(-1f), d2))), d4);  // 4d0 − 5d2 + d4
+            o[stride] = TOps.Add(d4m4d2, d3m4d1);                                       // −4d1 − 4d2 + d3 + d4
+            o[2 * stride] = TOps.Add(d4m4d2, TOps.Multiply(TOps.Broadcast(-1f), d3m4d1)); // 4d1 − 4d2 − d3 + d4
+            o[3 * stride] = TOps.MultiplyAdd(two, d3md1, d4md2);                        // −2d1 − d2 + 2d3 + d4
+            o[4 * stride] = TOps.MultiplyAdd(TOps.Broadcast(-2f), d3md1, d4md2);        // 2d1 − d2 − 2d3 + d4
+            o[5 * stride] = TOps.Add(TOps.MultiplyAdd(four, d1, TOps.Multiply(TOps.Broadcast(-5f), d3)), d5);  // 4d1 − 5d3 + d5
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Output<TOps, TV>(TV* s, int ss, TV* o, int stride) where TOps : IVectorOps<TV> where TV : unmanaged
+        {
+            TV m0 = s[0], m1 = s[ss], m2 = s[2 * ss], m3 = s[3 * ss], m4 = s[4 * ss], m5 = s[5 * ss];
+            TV a = TOps.Add(m1, m2), b = TOps.Add(m1, TOps.Multiply(TOps.Broadcast(-1f), m2));
+            TV c = TOps.Add(m3, m4), d = TOps.Add(m3, TOps.Multiply(TOps.Broadcast(-1f), m4));
+            o[0] = TOps.Add(TOps.Add(m0, a), c);                                  // m0 + m1 + m2 + m3 + m4
+            o[stride] = TOps.MultiplyAdd(TOps.Broadcast(2f), d, b);               // m1 − m2 + 2(m3 − m4)
+            o[2 * stride] = TOps.MultiplyAdd(TOps.Broadcast(4f), c, a);           // m1 + m2 + 4(m3 + m4)
+            o[3 * stride] = TOps.Add(TOps.MultiplyAdd(TOps.Broadcast(8f), d, b), m5);  // m1 − m2 + 8(m3 − m4) + m5
+        }
+    }
+
+    private readonly struct F2 : ITileTransform
+    {
+        public static int Tile => 2;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Input<TOps, TV>(TV* s, int ss, TV* o, int stride) where TOps : IVectorOps<TV> where TV : unmanaged
+        {
+            TV d0 = s[0], d1 = s[ss], d2 = s[2 * ss], d3 = s[3 * ss], minus = TOps.Broadcast(-1f);
+            o[0] = TOps.MultiplyAdd(minus, d2, d0);           // d0 − d2
+            o[stride] = TOps.Add(d1, d2);                     // d1 + d2
+            o[2 * stride] = TOps.MultiplyAdd(minus, d1, d2);  // d2 − d1
+            o[3 * stride] = TOps.MultiplyAdd(minus, d3, d1);  // d1 − d3
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Output<TOps, TV>(TV* s, int ss, TV* o, int stride) where TOps : IVectorOps<TV> where TV : unmanaged
+        {
+            TV m0 = s[0], m1 = s[ss], m2 = s[2 * ss], m3 = s[3 * ss], minus = TOps.Broadcast(-1f);
+            o[0] = TOps.Add(TOps.Add(m0, m1), m2);                              // m0 + m1 + m2
+            o[stride] = TOps.MultiplyAdd(minus, m3, TOps.MultiplyAdd(minus, m2, m1));  // m1 − m2 − m3
+        }
+    }
+
+    // V[ξν][tile][c] = (Bᵀ d B)[ξ][ν] for the input tile at (T·ty − 1, T·tx − 1), zero outside the image.
+    private static void InputTransform<TF, TOps, TV>(ConvGeometry g, int batch, float* x, float* v)
+        where TF : ITileTransform where TOps : IVectorOps<TV> where TV : unmanaged
+    {
+        int T = TF.Tile, window = T + 2, points = window * window;
+        int th = (g.OutHeight + T - 1) / T, tw = (g.OutWidth + T - 1) / T, tiles = batch * th * tw, ic = g.InChannels, L = TOps.Lanes;
         nint xp = (nint)x, vp = (nint)v;
         WorkerPool.For(batch * th, row =>
         {
             int n = row / th, ty = row % th;
-            TV* d = stackalloc TV[Points];
-            TV* t = stackalloc TV[Points];
+            TV* d = stackalloc TV[36];
+            TV* t = stackalloc TV[36];
             for (int tx = 0; tx < tw; tx++)
             {
                 int tile = row * tw + tx;
-                int y0 = ty * 4 - 1, x0 = tx * 4 - 1;
-                bool interior = y0 >= 0 && x0 >= 0 && y0 + Window <= g.Height && x0 + Window <= g.Width;
+                int y0 = ty * T - 1, x0 = tx * T - 1;
+                bool interior = y0 >= 0 && x0 >= 0 && y0 + window <= g.Height && x0 + window <= g.Width;
                 float* origin = (float*)xp + (((long)n * g.Height + y0) * g.Width + x0) * ic;
                 long rowStride = (long)g.Width * ic;
                 for (int c = 0; c < ic; c += L)
                 {
                     if (interior)
-                        for (int i = 0; i < Window; i++)
+                        for (int i = 0; i < window; i++)
                         {
                             float* r = origin + i * rowStride + c;
-                            d[i * 6] = TOps.Load(r); d[i * 6 + 1] = TOps.Load(r + ic); d[i * 6 + 2] = TOps.Load(r + 2 * ic);
-                            d[i * 6 + 3] = TOps.Load(r + 3 * ic); d[i * 6 + 4] = TOps.Load(r + 4 * ic); d[i * 6 + 5] = TOps.Load(r + 5 * ic);
+                            for (int j = 0; j < window; j++) d[i * window + j] = TOps.Load(r + j * ic);
                         }
                     else
-                        for (int i = 0; i < Window; i++)
+                        for (int i = 0; i < window; i++)
                         {
                             int iy = y0 + i;
-                            for (int j = 0; j < Window; j++)
+                            for (int j = 0; j < window; j++)
                             {
                                 int ix = x0 + j;
-                                d[i * Window + j] = (uint)iy < (uint)g.Height && (uint)ix < (uint)g.Width
+                                d[i * window + j] = (uint)iy < (uint)g.Height && (uint)ix < (uint)g.Width
                                     ? TOps.Load(origin + i * rowStride + (long)j * ic + c) : TOps.Zero;
                             }
                         }
-                    for (int j = 0; j < Window; j++) TransformInputColumn<TOps, TV>(d, t, j);     // t = Bᵀ d
-                    for (int i = 0; i < Window; i++) TransformInputRow<TOps, TV>(t, d, i);        // d = t B
+                    for (int j = 0; j < window; j++) TF.Input<TOps, TV>(d + j, window, t + j, window);               // t = Bᵀ d
+                    for (int i = 0; i < window; i++) TF.Input<TOps, TV>(t + i * window, 1, d + i * window, 1);      // d = t B
                     float* dst = (float*)vp + (long)tile * ic + c;
-                    for (int p = 0; p < Points; p++) TOps.Store(dst + (long)p * tiles * ic, d[p]);
+                    for (int p = 0; p < points; p++) TOps.Store(dst + (long)p * tiles * ic, d[p]);
                 }
             }
         });
     }
 
-    // The six rows of Bᵀ applied to one column (stride 6) or one row (stride 1) of six values.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void TransformInputColumn<TOps, TV>(TV* src, TV* dst, int j) where TOps : IVectorOps<TV> where TV : unmanaged =>
-        InputRows<TOps, TV>(src[j], src[6 + j], src[12 + j], src[18 + j], src[24 + j], src[30 + j], dst + j, 6);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void TransformInputRow<TOps, TV>(TV* src, TV* dst, int i) where TOps : IVectorOps<TV> where TV : unmanaged
-    {
-        TV* r = src + i * 6;
-        InputRows<TOps, TV>(r[0], r[1], r[2], r[3], r[4], r[5], dst + i * 6, 1);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void InputRows<TOps, TV>(TV d0, TV d1, TV d2, TV d3, TV d4, TV d5, TV* o, int stride) where TOps : IVectorOps<TV> where TV : unmanaged
-    {
-        TV four = TOps.Broadcast(4f), five = TOps.Broadcast(5f), two = TOps.Broadcast(2f);
-        TV d4m4d2 = TOps.Add(d4, TOps.Multiply(TOps.Broadcast(-4f), d2));   // d4 − 4·d2
-        TV d3m4d1 = TOps.Add(d3, TOps.Multiply(TOps.Broadcast(-4f), d1));   // d3 − 4·d1
-        TV d4md2 = TOps.Add(d4, TOps.Multiply(TOps.Broadcast(-1f), d2));    // d4 − d2
-        TV d3md1 = TOps.Add(d3, TOps.Multiply(TOps.Broadcast(-1f), d1));    // d3 − d1
-        o[0] = TOps.Add(TOps.MultiplyAdd(four, d0, TOps.Multiply(five, TOps.Multiply(TOps.Broadcast(-1f), d2))), d4);  // 4d0 − 5d2 + d4
-        o[stride] = TOps.Add(d4m4d2, d3m4d1);                                       // −4d1 − 4d2 + d3 + d4
-        o[2 * stride] = TOps.Add(d4m4d2, TOps.Multiply(TOps.Broadcast(-1f), d3m4d1)); // 4d1 − 4d2 − d3 + d4
-        o[3 * stride] = TOps.MultiplyAdd(two, d3md1, d4md2);                        // −2d1 − d2 + 2d3 + d4
-        o[4 * stride] = TOps.MultiplyAdd(TOps.Broadcast(-2f), d3md1, d4md2);        // 2d1 − d2 − 2d3 + d4
-        o[5 * stride] = TOps.Add(TOps.MultiplyAdd(four, d1, TOps.Multiply(TOps.Broadcast(-5f), d3)), d5);  // 4d1 − 5d3 + d5
-    }
-
     // y tile = Aᵀ M A (+ bias, + residual, ReLU), cropped at the image edge.
-    private static void OutputTransform<TOps, TV>(ConvGeometry g, int batch, float* m, float* bias, float* residual, bool relu, float* y)
-        where TOps : IVectorOps<TV> where TV : unmanaged
+    private static void OutputTransform<TF, TOps, TV>(ConvGeometry g, int batch, float* m, float* bias, float* residual, bool relu, float* y)
+        where TF : ITileTransform where TOps : IVectorOps<TV> where TV : unmanaged
     {
-        int oh = g.OutHeight, ow = g.OutWidth, th = (oh + 3) / 4, tw = (ow + 3) / 4, tiles = batch * th * tw, oc = g.OutChannels, L = TOps.Lanes;
+        int T = TF.Tile, window = T + 2, points = window * window;
+        int oh = g.OutHeight, ow = g.OutWidth, th = (oh + T - 1) / T, tw = (ow + T - 1) / T, tiles = batch * th * tw, oc = g.OutChannels, L = TOps.Lanes;
         nint mp = (nint)m, bp = (nint)bias, rp = (nint)residual, yp = (nint)y;
         WorkerPool.For(batch * th, row =>
         {
             int n = row / th, ty = row % th;
-            TV* s = stackalloc TV[Points];
-            TV* t = stackalloc TV[Window * Tile];
-            TV* o = stackalloc TV[Tile];
+            TV* s = stackalloc TV[36];
+            TV* t = stackalloc TV[24];
+            TV* o = stackalloc TV[4];
             for (int tx = 0; tx < tw; tx++)
             {
                 int tile = row * tw + tx;
                 for (int c = 0; c < oc; c += L)
                 {
                     float* src = (float*)mp + (long)tile * oc + c;
-                    for (int p = 0; p < Points; p++) s[p] = TOps.Load(src + (long)p * tiles * oc);
-                    for (int j = 0; j < Window; j++)   // t (4x6) = Aᵀ s
-                        OutputRows<TOps, TV>(s[j], s[6 + j], s[12 + j], s[18 + j], s[24 + j], s[30 + j], t + j, 6);
+                    for (int p = 0; p < points; p++) s[p] = TOps.Load(src + (long)p * tiles * oc);
+                    for (int j = 0; j < window; j++) TF.Output<TOps, TV>(s + j, window, t + j, window);   // t (T x window) = Aᵀ s
                     TV b = bp == 0 ? TOps.Zero : TOps.Load((float*)bp + c);
-                    for (int i = 0; i < Tile; i++)
+                    for (int i = 0; i < T; i++)
                     {
-                        int yy = ty * 4 + i;
+                        int yy = ty * T + i;
                         if (yy >= oh) break;
-                        TV* r = t + i * 6;
-                        OutputRows<TOps, TV>(r[0], r[1], r[2], r[3], r[4], r[5], o, 1);   // row i of t A
-                        for (int j = 0; j < Tile; j++)
+                        TF.Output<TOps, TV>(t + i * window, 1, o, 1);   // row i of t A
+                        for (int j = 0; j < T; j++)
                         {
-                            int xx = tx * 4 + j;
+                            int xx = tx * T + j;
                             if (xx >= ow) break;
                             long at = (((long)n * oh + yy) * ow + xx) * oc + c;
                             TV val = TOps.Add(o[j], b);
@@ -178,16 +255,5 @@ public static unsafe class Winograd
                 }
             }
         });
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void OutputRows<TOps, TV>(TV m0, TV m1, TV m2, TV m3, TV m4, TV m5, TV* o, int stride) where TOps : IVectorOps<TV> where TV : unmanaged
-    {
-        TV a = TOps.Add(m1, m2), b = TOps.Add(m1, TOps.Multiply(TOps.Broadcast(-1f), m2));
-        TV c = TOps.Add(m3, m4), d = TOps.Add(m3, TOps.Multiply(TOps.Broadcast(-1f), m4));
-        o[0] = TOps.Add(TOps.Add(m0, a), c);                                  // m0 + m1 + m2 + m3 + m4
-        o[stride] = TOps.MultiplyAdd(TOps.Broadcast(2f), d, b);               // m1 − m2 + 2(m3 − m4)
-        o[2 * stride] = TOps.MultiplyAdd(TOps.Broadcast(4f), c, a);           // m1 + m2 + 4(m3 + m4)
-        o[3 * stride] = TOps.Add(TOps.MultiplyAdd(TOps.Broadcast(8f), d, b), m5);  // m1 − m2 + 8(m3 − m4) + m5
     }
 }
