@@ -34,6 +34,8 @@ public class ConvKernelTests
         { 2, 5, 9, 8, 70, 3, 2, 1 },   // stride 2 (the four-phase views), two panels of output channels, odd width
         { 3, 2, 10, 10, 8, 5, 2, 2 },  // stride 2, 5x5: taps in all four phases
         { 2, 3, 5, 5, 70, 1, 1, 0 },   // pointwise with two panels of output channels
+        { 2, 3, 9, 8, 5, 3, 2, 0 },    // stride 2 unpadded: odd input columns go to the even phase
+        { 1, 4, 8, 7, 6, 2, 2, 0 },    // stride 2, 2x2: one tap per phase
     };
 
     private static float[] Random(int n, int seed)

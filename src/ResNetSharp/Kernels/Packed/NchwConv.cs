@@ -32,6 +32,23 @@ public static unsafe class NchwConv
             });
             return;
         }
+        if (g.Stride == 2 && g.KernelH == g.KernelW && g.KernelH > 1)
+        {
+            // On the input's four phases every tap is a shifted view again (PadImagesPhased): no im2col, and the
+            // product runs over OH·Wq wide pixels like the stride-1 case.
+            int hq = (g.Height + 2 * g.Padding + 1) / 2, wq = (g.Width + 2 * g.Padding + 1) / 2;
+            int[] phaseRows = PhaseTable(g.InChannels, hq, wq, g.KernelH);
+            int[] wRows = RowOffsets(g.OutChannels, g.PatchSize);
+            nint xs = (nint)x, ws = (nint)w, ys = (nint)y, bs = (nint)bias;
+            WorkerPool.For(batch, n =>
+            {
+                float* phases = PadImagesPhased(geometry, (float*)xs + (long)n * geometry.InImage, 1);
+                float* yn = (float*)ys + (long)n * geometry.OutImage;
+                ViewConv(phases, phaseRows, geometry.PatchSize, wq, (float*)ws, wRows, geometry.OutChannels, geometry.OutHeight, geometry.OutWidth, yn);
+                AddBias(yn, (float*)bs, geometry.OutChannels, geometry.OutPlane);
+            });
+            return;
+        }
         int k = g.PatchSize, p = g.OutPlane, nr = PackedGemm.NR;
         int panels = (p + nr - 1) / nr;
         int[] rows = RowOffsets(g.OutChannels, k);
@@ -69,17 +86,25 @@ public static unsafe class NchwConv
     private static void ShiftedViewConv(int channels, int h, int w, float* input, float* weights, int[] weightRows, int outChannels, int k, int pad, float* output)
     {
         int hp = h + 2 * pad, wp = w + 2 * pad, oh = hp - k + 1, ow = wp - k + 1;
-        int wideColumns = oh * wp;
         float* pp = PadImage(channels, h, w, input, pad, k);
-        int[] rows = ShiftTable(channels, hp, wp, k);
-        bool direct = wp == ow;  // no junk columns (1x1 without padding): write the output in place
+        ViewConv(pp, ShiftTable(channels, hp, wp, k), channels * k * k, wp, weights, weightRows, outChannels, oh, ow, output);
+    }
+
+    /// <summary>
+    /// output (OUT, OH, OW) = W · views, where row r of the (K, OH·viewWidth) right-hand side is the contiguous view at
+    /// source + rows[r]: the product runs over "wide" rows of viewWidth pixels and the first OW of each are kept.
+    /// </summary>
+    private static void ViewConv(float* source, int[] rows, int k, int viewWidth, float* weights, int[] weightRows, int outChannels, int oh, int ow, float* output)
+    {
+        int wideColumns = oh * viewWidth;
+        bool direct = viewWidth == ow;  // no junk columns (1x1 without padding): write the output in place
         float* wide = direct ? output : Scratch(ref _wide, outChannels * wideColumns).Pointer;
         fixed (int* ro = rows)
-            PackedGemm.Run(new PanelMatrix(pp, null, wideColumns, 1, channels * k * k, ro), weights, weightRows, outChannels, wide, wideColumns, null, 0, relu: false, accumulate: false);
+            PackedGemm.Run(new PanelMatrix(source, null, wideColumns, 1, k, ro), weights, weightRows, outChannels, wide, wideColumns, null, 0, relu: false, accumulate: false);
         if (direct) return;
         for (int c = 0; c < outChannels; c++)
             for (int y = 0; y < oh; y++)
-                Buffer.MemoryCopy(wide + ((long)c * oh + y) * wp, output + ((long)c * oh + y) * ow, ow * sizeof(float), ow * sizeof(float));
+                Buffer.MemoryCopy(wide + ((long)c * oh + y) * viewWidth, output + ((long)c * oh + y) * ow, ow * sizeof(float), ow * sizeof(float));
     }
 
     /// <summary>
@@ -148,6 +173,7 @@ public static unsafe class NchwConv
         var buffer = Scratch(ref _phasedImages, needed);
         float* pp = buffer.Pointer;
         new Span<float>(pp, needed).Clear();  // the phases interleave, so the whole of it (not the scratch's full length)
+        int pad = g.Padding, w = g.Width;
         for (int t = 0; t < images; t++)
             for (int c = 0; c < g.InChannels; c++)
             {
@@ -155,12 +181,13 @@ public static unsafe class NchwConv
                 float* dst = pp + (long)t * image + (long)c * 4 * plane;
                 for (int y = 0; y < g.Height; y++)
                 {
-                    int py = y + g.Padding, a = py & 1;
-                    for (int x = 0; x < g.Width; x++)
-                    {
-                        int px = x + g.Padding;
-                        dst[((a * 2 + (px & 1)) * hq + (py >> 1)) * wq + (px >> 1)] = src[y * g.Width + x];
-                    }
+                    int py = y + pad;
+                    float* row = src + (long)y * w;
+                    // Padded column px = x + pad goes to phase px mod 2 at px / 2: one stride-2 walk per phase.
+                    float* even = dst + ((py & 1) * 2 * hq + (py >> 1)) * wq, odd = even + (long)hq * wq;
+                    int x0 = pad & 1;  // the first x whose padded column is even
+                    for (int x = x0; x < w; x += 2) even[(x + pad) >> 1] = row[x];
+                    for (int x = 1 - x0; x < w; x += 2) odd[(x + pad) >> 1] = row[x];
                 }
             }
         return pp;
