@@ -36,6 +36,8 @@ public class ConvKernelTests
         { 2, 3, 5, 5, 70, 1, 1, 0 },   // pointwise with two panels of output channels
         { 2, 3, 9, 8, 5, 3, 2, 0 },    // stride 2 unpadded: odd input columns go to the even phase
         { 1, 4, 8, 7, 6, 2, 2, 0 },    // stride 2, 2x2: one tap per phase
+        { 2, 32, 9, 7, 33, 3, 1, 1 },  // 32 channels and up: forward and dx by Winograd F(2x2,3x3) on AVX-512
+        { 3, 40, 14, 14, 64, 3, 1, 1 },
     };
 
     private static float[] Random(int n, int seed)

@@ -1,3 +1,5 @@
+using ResNetSharp.Kernels;
+using ResNetSharp.Kernels.Packed;
 using ResNetSharp.Models;
 using ResNetSharp.NN;
 using ResNetSharp.Tensors;
@@ -96,6 +98,42 @@ public class FusedInferenceTests
         Compare.Close(plain.Logits, packed.Logits, Compare.Forward, "logits");
         Assert.Equal(plain.Loss, packed.Loss, 1e-4);
         for (int i = 0; i < plain.Grads.Count; i++) Compare.Close(plain.Grads[i], packed.Grads[i], Compare.Gradient, $"gradient {i}");
+    }
+
+    /// <summary>
+    /// A training step of resnet20 with the 32- and 64-channel stages' forward and dx on Winograd F(2x2,3x3) (AVX-512)
+    /// against the direct convolutions: logits, loss and every parameter gradient.
+    /// </summary>
+    [Fact]
+    public void WinogradTrainingStepMatchesTheDirectOne()
+    {
+        var x = new Tensor<float>(5, 2, 20, 18);
+        var rng = new Random(15);
+        for (int i = 0; i < x.Length; i++) x.Span[i] = (float)Init.StandardNormal(rng);
+        int[] targets = [2, 3, 9, 0, 7];
+        (Tensor<float> Logits, double Loss, List<Tensor<float>> Grads) Step(bool winograd)
+        {
+            NchwConv.UseWinograd = winograd;
+            try
+            {
+                var model = ResNets.Create("resnet20", new ResNetOptions { InChannels = 2, Seed = 6 });
+                model.ComputeInputGradient = true;
+                var loss = new SoftmaxCrossEntropy<float>();
+                var logits = model.Forward(x).Clone();
+                double l = loss.Forward(logits, targets);
+                model.ZeroGrad();
+                model.Backward(loss.Backward());
+                return (logits, l, model.NamedParameters().Select(p => p.Parameter.Grad.Clone()).ToList());
+            }
+            finally { NchwConv.UseWinograd = true; }
+        }
+        var direct = Step(false);
+        var winograd = Step(true);
+        Compare.Close(direct.Logits, winograd.Logits, Compare.Forward, "logits");
+        Assert.Equal(direct.Loss, winograd.Loss, 1e-4);
+        for (int i = 0; i < direct.Grads.Count; i++) Compare.Close(direct.Grads[i], winograd.Grads[i], Compare.Gradient, $"gradient {i}");
+        if (NchwWinograd.Supports(new ConvGeometry(32, 10, 9, 32, 3, 3, 1, 1)))
+            Assert.False(direct.Logits.Span.SequenceEqual(winograd.Logits.Span), "Winograd did not run: the logits are bit-identical");
     }
 
     [Fact]

@@ -1,0 +1,302 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using ResNetSharp.Runtime;
+
+namespace ResNetSharp.Kernels.Packed;
+
+/// <summary>
+/// Winograd F(2x2,3x3) for the training path's stride-1, padding-1 3x3 convolutions on NCHW tensors: the forward
+/// pass, and dx as the forward pass of dy with the flipped, transposed weights. Each 2x2 output tile is
+/// Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A over its 4x4 input tile d; summed over input channels, the 16 element-wise products are
+/// 16 matrix products M_p (OC, tiles) = U_p (OC, IC) · V_p (IC, tiles) on the packed micro-kernel: 16 multiply-adds
+/// per channel pair and 4 output pixels where the direct convolution needs 36, 2.25x fewer.
+/// <para>
+/// The transforms run on vectors of 16 tiles. A tile's input columns are 2·tx + 0..3, so the four columns of 16
+/// tiles are the even and odd lanes of two contiguous 32-float reads (one AVX-512 two-source permute each), and
+/// the outputs go back by interleaving. Tiles are numbered in "slots": a tile row takes 4, 8 or a multiple of 16
+/// slots (the tiles past the image are computed and dropped), so that a 16-lane group is one piece of a tile row or
+/// 2 or 4 whole rows. Work goes over the threads in blocks of images; within a block the transformed input and the
+/// products are made in chunks that stay in L2.
+/// </para>
+/// Vector512 only: elsewhere <see cref="Supports"/> is false and the direct path runs.
+/// </summary>
+public static unsafe class NchwWinograd
+{
+    public const int Points = 16;
+    private const int ChunkBytes = 768 * 1024;   // transformed input and products of one chunk (V and M), under L2
+    private const int MinLanesPerTask = 256;
+
+    [ThreadStatic] private static AlignedBuffer? _padded, _transformed, _products;
+
+    /// <summary>Whether this machine and geometry can take the path: 3x3, stride 1, padding 1, with AVX-512.</summary>
+    public static bool Supports(in ConvGeometry g) =>
+        PackedGemm.NR == 64 && Avx512F.IsSupported && g.KernelH == 3 && g.KernelW == 3 && g.Stride == 1 && g.Padding == 1;
+
+    /// <summary>Floats of the transformed weights: 16·OC·IC.</summary>
+    public static long WeightSize(int outChannels, int inChannels) => (long)Points * outChannels * inChannels;
+
+    /// <summary>
+    /// u[p][o][i] = (G g Gᵀ)[p / 4][p mod 4] for g = w[o, i] (3x3), with G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]:
+    /// the left operand of the 16 products, rows of IC contiguous values.
+    /// </summary>
+    public static void TransformWeights(float* w, int outChannels, int inChannels, float* u)
+    {
+        long plane = (long)outChannels * inChannels;
+        nint wp = (nint)w, up = (nint)u;
+        WorkerPool.For(outChannels, o =>
+        {
+            // 16 input channels at a time, their nine taps transposed into nine vectors (zero past the last channel).
+            float* byTap = stackalloc float[9 * 16];
+            var g = stackalloc Vector512<float>[12];
+            for (int i0 = 0; i0 < inChannels; i0 += 16)
+            {
+                int count = Math.Min(16, inChannels - i0);
+                float* k = (float*)wp + ((long)o * inChannels + i0) * 9;
+                if (count < 16) new Span<float>(byTap, 9 * 16).Clear();
+                for (int q = 0; q < count; q++)
+                    for (int t = 0; t < 9; t++) byTap[t * 16 + q] = k[q * 9 + t];
+                for (int j = 0; j < 3; j++)   // g (4x3) = G·k
+                {
+                    var k0 = Vector512.Load(byTap + j * 16);
+                    var k1 = Vector512.Load(byTap + (3 + j) * 16);
+                    var k2 = Vector512.Load(byTap + (6 + j) * 16);
+                    g[j] = k0; g[3 + j] = (k0 + k1 + k2) * 0.5f; g[6 + j] = (k0 - k1 + k2) * 0.5f; g[9 + j] = k2;
+                }
+                float* dst = (float*)up + (long)o * inChannels + i0;
+                for (int a = 0; a < 4; a++)   // row a of g·Gᵀ: points 4a .. 4a + 3
+                {
+                    Vector512<float> r0 = g[a * 3], r1 = g[a * 3 + 1], r2 = g[a * 3 + 2];
+                    StorePartial(dst + a * 4 * plane, r0, count);
+                    StorePartial(dst + (a * 4 + 1) * plane, (r0 + r1 + r2) * 0.5f, count);
+                    StorePartial(dst + (a * 4 + 2) * plane, (r0 - r1 + r2) * 0.5f, count);
+                    StorePartial(dst + (a * 4 + 3) * plane, r2, count);
+                }
+            }
+        });
+    }
+
+    /// <summary>How a geometry's tiles are numbered (see the class remarks).</summary>
+    private readonly struct Layout
+    {
+        public Layout(in ConvGeometry g)
+        {
+            TileRows = (g.OutHeight + 1) / 2;
+            int tileCols = (g.OutWidth + 1) / 2;
+            Slots = tileCols <= 4 ? 4 : tileCols <= 8 ? 8 : (tileCols + 15) / 16 * 16;
+            RowsPerGroup = Slots >= 16 ? 1 : 16 / Slots;
+            int paddedRows = (TileRows + RowsPerGroup - 1) / RowsPerGroup * RowsPerGroup;
+            Hp = 2 * paddedRows + 2;
+            Wp = 2 * Slots + 4;   // a group reads 2·16 + 2 columns from its first; the rest is zero padding
+            Lanes = paddedRows * Slots;
+        }
+
+        public int TileRows { get; }
+        public int Slots { get; }
+        public int RowsPerGroup { get; }
+        public int Hp { get; }
+        public int Wp { get; }
+        /// <summary>Slots per image, a multiple of 16.</summary>
+        public int Lanes { get; }
+    }
+
+    /// <summary>y (N, OC, H, W) = conv3x3(x) (+ bias), with u from <see cref="TransformWeights"/>.</summary>
+    public static void Forward(in ConvGeometry g, int batch, float* x, float* u, float* bias, float* y)
+    {
+        if (!Supports(g)) throw new NotSupportedException($"Winograd F(2x2,3x3) on NCHW needs AVX-512 and a 3x3 stride-1 padding-1 convolution, not {g}");
+        var layout = new Layout(g);
+        var geometry = g;
+        int ic = g.InChannels, oc = g.OutChannels;
+        int perTask = Math.Max(1, Math.Min((MinLanesPerTask + layout.Lanes - 1) / layout.Lanes, (batch + Engine.Threads - 1) / Engine.Threads));
+        int tasks = (batch + perTask - 1) / perTask;
+        int chunkLanes = Math.Max(64, ChunkBytes / (Points * (ic + oc) * sizeof(float)) / 64 * 64);
+        nint xp = (nint)x, up = (nint)u, bp = (nint)bias, yp = (nint)y;
+        int[] rowOffsets = NchwConv.RowOffsets(oc, ic);
+        WorkerPool.For(tasks, task =>
+        {
+            int n0 = task * perTask, images = Math.Min(perTask, batch - n0);
+            long paddedImage = (long)ic * layout.Hp * layout.Wp;
+            var padded = Scratch(ref _padded, images * paddedImage + 2 * layout.Wp + 64);
+            PadImages(geometry, layout, (float*)xp + (long)n0 * geometry.InImage, images, padded.Pointer);
+            int lanes = images * layout.Lanes, total = (lanes + 63) / 64 * 64;
+            int chunk = Math.Min(chunkLanes, total);
+            var v = Scratch(ref _transformed, (long)Points * ic * chunk);
+            var m = Scratch(ref _products, (long)Points * oc * chunk);
+            float[] zeros = new float[ic + 16];
+            fixed (int* offsets = rowOffsets)
+            fixed (float* z = zeros)
+                for (int c0 = 0; c0 < total; c0 += chunk)
+                {
+                    int n = Math.Min(chunk, total - c0);
+                    InputTransform(geometry, layout, padded.Pointer, paddedImage, c0, n, lanes, v.Pointer);
+                    for (int p = 0; p < Points; p++)
+                        PackedGemm.RunSerial(new PanelMatrix(v.Pointer + (long)p * ic * n, null, n, 1, ic), (float*)up + (long)p * oc * ic, offsets, z,
+                            oc, m.Pointer + (long)p * oc * n, n);
+                    OutputTransform(geometry, layout, m.Pointer, c0, n, lanes, (float*)bp, (float*)yp + (long)n0 * geometry.OutImage);
+                }
+        });
+    }
+
+    /// <summary>Images into zero-padded planes of Hp x Wp, the image at row 1, column 1.</summary>
+    private static void PadImages(in ConvGeometry g, in Layout layout, float* x, int images, float* dst)
+    {
+        int h = g.Height, w = g.Width, hp = layout.Hp, wp = layout.Wp;
+        long planes = (long)images * g.InChannels;
+        new Span<float>(dst, (int)(planes * hp * wp + 2 * wp + 64)).Clear();
+        for (long c = 0; c < planes; c++)
+        {
+            float* src = x + c * h * w, d = dst + c * hp * wp + wp + 1;
+            for (int r = 0; r < h; r++)
+                Buffer.MemoryCopy(src + (long)r * w, d + (long)r * wp, w * sizeof(float), w * sizeof(float));
+        }
+    }
+
+    private static readonly Vector512<int> Evens = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    private static readonly Vector512<int> Odds = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    private static readonly Vector512<int> InterleaveLow = Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    private static readonly Vector512<int> InterleaveHigh = Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+
+    /// <summary>
+    /// V for lanes [first, first + count) of a block: V_p in panels of 64 lanes, [p][panel][channel][64]. Lanes at
+    /// or past <paramref name="valid"/> (the block's last image ends there) are zero.
+    /// </summary>
+    private static void InputTransform(in ConvGeometry g, in Layout layout, float* padded, long paddedImage, int first, int count, int valid, float* v)
+    {
+        int ic = g.InChannels, wp = layout.Wp, slots = layout.Slots;
+        long pointStride = (long)ic * count, planeSize = (long)layout.Hp * wp;
+        Vector512<int> evens = Evens, odds = Odds;
+        var t = stackalloc Vector512<float>[16];
+        for (int lane = first; lane < first + count; lane += 16)
+        {
+            int local = lane - first;
+            float* column = v + (long)(local / 64) * ic * 64 + local % 64;   // + p·pointStride + c·64
+            if (lane >= valid)
+            {
+                for (int p = 0; p < Points; p++)
+                    for (int c = 0; c < ic; c++) Vector512<float>.Zero.Store(column + p * pointStride + c * 64);
+                continue;
+            }
+            int image = lane / layout.Lanes, inImage = lane % layout.Lanes, ty = inImage / slots, tx0 = inImage % slots;
+            for (int c = 0; c < ic; c++)
+            {
+                float* plane = padded + image * paddedImage + c * planeSize;
+                for (int i = 0; i < 4; i++)
+                {
+                    // lo ‖ hi: the 32 columns 2·tx + 0..1 of the group's 16 tiles (and, at +2, columns 2·tx + 2..3).
+                    Vector512<float> lo0, hi0, lo2, hi2;
+                    float* r = plane + (2 * ty + i) * wp;
+                    if (slots >= 16)
+                    {
+                        r += 2 * tx0;
+                        lo0 = Vector512.Load(r); hi0 = Vector512.Load(r + 16); lo2 = Vector512.Load(r + 2); hi2 = Vector512.Load(r + 18);
+                    }
+                    else if (slots == 8)
+                    {
+                        float* r1 = r + 2 * wp;   // the next tile row
+                        lo0 = Vector512.Load(r); hi0 = Vector512.Load(r1); lo2 = Vector512.Load(r + 2); hi2 = Vector512.Load(r1 + 2);
+                    }
+                    else
+                    {
+                        float* r1 = r + 2 * wp, r2 = r + 4 * wp, r3 = r + 6 * wp;   // four tile rows of 4 tiles
+                        lo0 = Vector512.Create(Vector256.Load(r), Vector256.Load(r1)); hi0 = Vector512.Create(Vector256.Load(r2), Vector256.Load(r3));
+                        lo2 = Vector512.Create(Vector256.Load(r + 2), Vector256.Load(r1 + 2)); hi2 = Vector512.Create(Vector256.Load(r2 + 2), Vector256.Load(r3 + 2));
+                    }
+                    var d0 = Avx512F.PermuteVar16x32x2(lo0, evens, hi0);
+                    var d1 = Avx512F.PermuteVar16x32x2(lo0, odds, hi0);
+                    var d2 = Avx512F.PermuteVar16x32x2(lo2, evens, hi2);
+                    var d3 = Avx512F.PermuteVar16x32x2(lo2, odds, hi2);
+                    // Row i of d·B, B = [1 0 0 0; 0 1 −1 1; −1 1 1 0; 0 0 0 −1]ᵀ.
+                    t[i * 4] = d0 - d2; t[i * 4 + 1] = d1 + d2; t[i * 4 + 2] = d2 - d1; t[i * 4 + 3] = d1 - d3;
+                }
+                float* dst = column + c * 64;
+                for (int j = 0; j < 4; j++)   // Bᵀ·t, column j
+                {
+                    Vector512<float> t0 = t[j], t1 = t[4 + j], t2 = t[8 + j], t3 = t[12 + j];
+                    (t0 - t2).Store(dst + j * pointStride);
+                    (t1 + t2).Store(dst + (4 + j) * pointStride);
+                    (t2 - t1).Store(dst + (8 + j) * pointStride);
+                    (t1 - t3).Store(dst + (12 + j) * pointStride);
+                }
+            }
+        }
+    }
+
+    /// <summary>y tiles = Aᵀ M A (+ bias), A = [1 0; 1 1; 1 −1; 0 −1], for the valid lanes of a chunk.</summary>
+    private static void OutputTransform(in ConvGeometry g, in Layout layout, float* m, int first, int count, int valid, float* bias, float* y)
+    {
+        int oc = g.OutChannels, oh = g.OutHeight, ow = g.OutWidth, slots = layout.Slots;
+        long pointStride = (long)oc * count;
+        Vector512<int> low = InterleaveLow, high = InterleaveHigh;
+        for (int lane = first; lane < Math.Min(first + count, valid); lane += 16)
+        {
+            int image = lane / layout.Lanes, inImage = lane % layout.Lanes, ty = inImage / slots, tx0 = inImage % slots;
+            for (int o = 0; o < oc; o++)
+            {
+                float* src = m + (long)o * count + (lane - first);
+                Vector512<float> b = bias == null ? Vector512<float>.Zero : Vector512.Create(bias[o]);
+                float* plane = y + ((long)image * oc + o) * oh * ow;
+                // s = Aᵀ·M (2x4), then the two output columns of each row: o·A.
+                Vector512<float> m00 = Vector512.Load(src), m01 = Vector512.Load(src + pointStride), m02 = Vector512.Load(src + 2 * pointStride), m03 = Vector512.Load(src + 3 * pointStride);
+                Vector512<float> m10 = Vector512.Load(src + 4 * pointStride), m11 = Vector512.Load(src + 5 * pointStride), m12 = Vector512.Load(src + 6 * pointStride), m13 = Vector512.Load(src + 7 * pointStride);
+                Vector512<float> m20 = Vector512.Load(src + 8 * pointStride), m21 = Vector512.Load(src + 9 * pointStride), m22 = Vector512.Load(src + 10 * pointStride), m23 = Vector512.Load(src + 11 * pointStride);
+                Vector512<float> m30 = Vector512.Load(src + 12 * pointStride), m31 = Vector512.Load(src + 13 * pointStride), m32 = Vector512.Load(src + 14 * pointStride), m33 = Vector512.Load(src + 15 * pointStride);
+                Vector512<float> s00 = m00 + m10 + m20, s01 = m01 + m11 + m21, s02 = m02 + m12 + m22, s03 = m03 + m13 + m23;
+                Vector512<float> s10 = m10 - m20 - m30, s11 = m11 - m21 - m31, s12 = m12 - m22 - m32, s13 = m13 - m23 - m33;
+                for (int ii = 0; ii < 2; ii++)
+                {
+                    Vector512<float> even, odd;   // output columns 2·tx and 2·tx + 1 of output row 2·ty + ii
+                    if (ii == 0) { even = s00 + s01 + s02 + b; odd = s01 - s02 - s03 + b; }
+                    else { even = s10 + s11 + s12 + b; odd = s11 - s12 - s13 + b; }
+                    var lo = Avx512F.PermuteVar16x32x2(even, low, odd);
+                    var hi = Avx512F.PermuteVar16x32x2(even, high, odd);
+                    if (slots >= 16)
+                    {
+                        int row = 2 * ty + ii;
+                        if (row >= oh) continue;
+                        float* dst = plane + (long)row * ow + 2 * tx0;
+                        StorePartial(dst, lo, ow - 2 * tx0);
+                        StorePartial(dst + 16, hi, ow - 2 * tx0 - 16);
+                    }
+                    else if (slots == 8)
+                    {
+                        StoreRow(plane, 2 * ty + ii, oh, ow, lo);
+                        StoreRow(plane, 2 * ty + 2 + ii, oh, ow, hi);
+                    }
+                    else
+                    {
+                        StoreRow(plane, 2 * ty + ii, oh, ow, lo.GetLower());
+                        StoreRow(plane, 2 * ty + 2 + ii, oh, ow, lo.GetUpper());
+                        StoreRow(plane, 2 * ty + 4 + ii, oh, ow, hi.GetLower());
+                        StoreRow(plane, 2 * ty + 6 + ii, oh, ow, hi.GetUpper());
+                    }
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow(float* plane, int row, int oh, int ow, Vector512<float> values)
+    {
+        if (row < oh) StorePartial(plane + (long)row * ow, values, ow);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow(float* plane, int row, int oh, int ow, Vector256<float> values)
+    {
+        if (row >= oh) return;
+        float* dst = plane + (long)row * ow;
+        if (ow >= 8) values.Store(dst);
+        else Avx.MaskStore(dst, Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(ow)).AsSingle(), values);
+    }
+
+    /// <summary>The first min(count, 16) lanes of v at dst (nothing when count ≤ 0): a masked store at the edges.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StorePartial(float* dst, Vector512<float> v, int count)
+    {
+        if (count >= 16) v.Store(dst);
+        else if (count > 0) Avx512F.MaskStore(dst, Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle(), v);
+    }
+
+    private static AlignedBuffer Scratch(ref AlignedBuffer? buffer, long length) =>
+        NchwConv.Scratch(ref buffer, checked((int)length));
+}

@@ -1,0 +1,59 @@
+using System.Runtime.Intrinsics.X86;
+using ResNetSharp.Kernels;
+using ResNetSharp.Kernels.Packed;
+using ResNetSharp.Kernels.Reference;
+
+namespace ResNetSharp.Tests.Kernels;
+
+/// <summary>
+/// The training path's NCHW Winograd F(2x2,3x3) against the direct reference. Widths reach every tile numbering
+/// (4 slots per tile row up to 8 output columns, 8 up to 16, 16 up to 32, 32 beyond), with odd sizes (a last tile
+/// half outside), one pixel, channel counts past the micro-kernel's tiles and its 512-value reduction chunks, and
+/// blocks of several images.
+/// </summary>
+public unsafe class NchwWinogradTests
+{
+    [Theory]
+    [InlineData(1, 1, 1, 1, 1)]       // one pixel, one channel
+    [InlineData(2, 3, 5, 7, 4)]       // 4 slots, odd sizes
+    [InlineData(3, 16, 8, 8, 16)]     // 4 slots, four whole tile rows per group
+    [InlineData(1, 5, 9, 16, 7)]      // 8 slots, exactly full
+    [InlineData(5, 16, 14, 14, 16)]   // resnet20's second stage shape, images in blocks
+    [InlineData(2, 16, 28, 28, 16)]   // 16 slots: the second half of each row past the image
+    [InlineData(1, 2, 33, 40, 3)]     // 32 slots, odd height
+    [InlineData(7, 32, 7, 7, 64)]     // resnet20's third stage shape, several images per block
+    [InlineData(1, 17, 6, 13, 65)]    // 65 output channels: a short last row tile
+    [InlineData(1, 520, 4, 4, 8)]     // a reduction longer than one 512-value chunk
+    [InlineData(2, 64, 56, 56, 64)]   // several chunks per block
+    public void MatchesDirectConvolution(int batch, int ic, int h, int w, int oc)
+    {
+        var g = new ConvGeometry(ic, h, w, oc, 3, 3, 1, 1);
+        if (!NchwWinograd.Supports(g)) { Assert.False(Avx512F.IsSupported, "AVX-512 is here but the path refused a 3x3 stride-1 convolution"); return; }
+        var rng = new Random(ic * 31 + h * 7 + oc);
+        float[] R(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var x = R(batch * g.InImage); var wt = R(g.WeightSize); var bias = R(oc);
+        var yRef = new float[batch * g.OutImage];
+        Conv2dReference.Forward<float>(g, batch, x, wt, bias, yRef);
+
+        var u = new float[NchwWinograd.WeightSize(oc, ic)];
+        var y = new float[yRef.Length];
+        Array.Fill(y, float.NaN);   // every output must be written
+        fixed (float* xp = x) fixed (float* wp = wt) fixed (float* up = u) fixed (float* bp = bias) fixed (float* yp = y)
+        {
+            NchwWinograd.TransformWeights(wp, oc, ic, up);
+            NchwWinograd.Forward(g, batch, xp, up, bp, yp);
+        }
+        double scale = yRef.Max(Math.Abs);
+        for (int i = 0; i < y.Length; i++)
+            Assert.True(Math.Abs(yRef[i] - y[i]) <= 1e-5 * scale * Math.Sqrt(9 * ic), $"y[{i}]: expected {yRef[i]}, got {y[i]}");
+    }
+
+    [Fact]
+    public void RefusesOtherGeometries()
+    {
+        Assert.False(NchwWinograd.Supports(new ConvGeometry(16, 8, 8, 16, 3, 3, 2, 1)));
+        Assert.False(NchwWinograd.Supports(new ConvGeometry(16, 8, 8, 16, 3, 3, 1, 0)));
+        Assert.False(NchwWinograd.Supports(new ConvGeometry(16, 8, 8, 16, 1, 1, 1, 0)));
+        Assert.Throws<NotSupportedException>(() => NchwWinograd.Forward(new ConvGeometry(16, 8, 8, 16, 5, 5, 1, 2), 1, null, null, null, null));
+    }
+}
