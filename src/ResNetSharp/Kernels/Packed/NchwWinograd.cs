@@ -137,18 +137,27 @@ public static unsafe class NchwWinograd
         });
     }
 
-    /// <summary>Images into zero-padded planes of Hp x Wp, the image at row 1, column 1.</summary>
+    /// <summary>
+    /// Images into zero-padded planes of Hp x Wp, the image at row 1, column 1, and slack after the last plane. Only
+    /// the padding is cleared: the image is most of each plane.
+    /// </summary>
     private static void PadImages(in ConvGeometry g, in Layout layout, float* x, int images, float* dst)
     {
         int h = g.Height, w = g.Width, hp = layout.Hp, wp = layout.Wp;
         long planes = (long)images * g.InChannels;
-        new Span<float>(dst, (int)(planes * hp * wp + 2 * wp + 64)).Clear();
         for (long c = 0; c < planes; c++)
         {
-            float* src = x + c * h * w, d = dst + c * hp * wp + wp + 1;
+            float* src = x + c * h * w, d = dst + c * hp * wp;
+            new Span<float>(d, wp + 1).Clear();   // the top row and the first row's left border
             for (int r = 0; r < h; r++)
-                Buffer.MemoryCopy(src + (long)r * w, d + (long)r * wp, w * sizeof(float), w * sizeof(float));
+            {
+                float* row = d + (long)(r + 1) * wp + 1;
+                Buffer.MemoryCopy(src + (long)r * w, row, w * sizeof(float), w * sizeof(float));
+                new Span<float>(row + w, wp - w).Clear();   // this row's right border and the next row's left one
+            }
+            new Span<float>(d + (long)(h + 1) * wp + 1, (hp - h - 1) * wp - 1).Clear();   // the rows below the image
         }
+        new Span<float>(dst + planes * hp * wp, 2 * wp + 64).Clear();
     }
 
     private static readonly Vector512<int> Evens = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
