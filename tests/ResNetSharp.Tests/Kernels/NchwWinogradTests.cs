@@ -48,6 +48,31 @@ public unsafe class NchwWinogradTests
             Assert.True(Math.Abs(yRef[i] - y[i]) <= 1e-5 * scale * Math.Sqrt(9 * ic), $"y[{i}]: expected {yRef[i]}, got {y[i]}");
     }
 
+    /// <summary>The input-gradient weights (points 0 and 3 swapped, transposed) against the transform of a flipped, transposed copy.</summary>
+    [Theory]
+    [InlineData(3, 5)]
+    [InlineData(16, 16)]
+    [InlineData(33, 17)]
+    public void InputGradientWeightsAreTheFlippedKernelsTransform(int oc, int ic)
+    {
+        if (!Avx512F.IsSupported) return;   // the transforms use Vector512
+        var rng = new Random(oc * 100 + ic);
+        var w = Enumerable.Range(0, oc * ic * 9).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var flipped = new float[w.Length];   // w'[i, o, t] = w[o, i, 8 − t]
+        for (int o = 0; o < oc; o++)
+            for (int i = 0; i < ic; i++)
+                for (int t = 0; t < 9; t++) flipped[(i * oc + o) * 9 + t] = w[(o * ic + i) * 9 + 8 - t];
+        var expected = new float[NchwWinograd.WeightSize(ic, oc)];
+        var actual = new float[expected.Length];
+        fixed (float* wp = w) fixed (float* fp = flipped) fixed (float* ep = expected) fixed (float* ap = actual)
+        {
+            NchwWinograd.TransformWeights(fp, ic, oc, ep);
+            NchwWinograd.TransformWeights(wp, oc, ic, ap, forInputGradient: true);
+        }
+        for (int j = 0; j < expected.Length; j++)
+            Assert.True(Math.Abs(expected[j] - actual[j]) <= 1e-6, $"u[{j}]: expected {expected[j]}, got {actual[j]}");
+    }
+
     [Fact]
     public void RefusesOtherGeometries()
     {

@@ -284,7 +284,8 @@ public static unsafe class NchwConv
         var parts = _weightGradParts!.Select(b => (nint)b.Pointer).ToArray();
         float* wT = null;
         bool shifted = g.Stride == 1 && g.KernelH == g.KernelW && g.Padding <= g.KernelH - 1;
-        if (dx != null && shifted)
+        bool winogradDx = dx != null && shifted && TakesWinograd(g);   // its weights come from w directly (no flipped copy)
+        if (dx != null && shifted && !winogradDx)
         {
             // dx = correlation of dy (padded by k − 1 − pad) with the weights rotated by 180° and transposed:
             // w'[ic, (oc, kh, kw)] = w[oc, ic, k − 1 − kh, k − 1 − kw].
@@ -305,7 +306,7 @@ public static unsafe class NchwConv
             });
             wT = t.Pointer;
         }
-        else if (dx != null)
+        else if (dx != null && !shifted)
         {
             // Wᵀ (K,OC), the left operand of dcol = Wᵀ·dy: rows read with broadcasts must be contiguous.
             var t = _transposedWeights = _transposedWeights is { } b && b.Length >= oc * k ? b : new AlignedBuffer(oc * k);
@@ -316,7 +317,6 @@ public static unsafe class NchwConv
                         for (int i = i0; i < Math.Min(k, i0 + Block); i++) t.Pointer[(long)i * oc + o] = w[(long)o * k + i];
             wT = t.Pointer;
         }
-        bool winogradDx = dx != null && shifted && TakesWinograd(g);
         int[] wTRows = RowOffsets(k, oc);
         int[] flippedRows = RowOffsets(g.InChannels, oc * g.KernelH * g.KernelW);
         nint xp = (nint)x, dyp = (nint)dy, dxp = (nint)dx, wTp = (nint)wT;
@@ -422,7 +422,7 @@ public static unsafe class NchwConv
             // dx = the stride-1 padding-1 convolution of dy with the flipped, transposed weights (OC → IC channels).
             var dxGeometry = new ConvGeometry(oc, g.OutHeight, g.OutWidth, g.InChannels, 3, 3, 1, 1);
             var u = Scratch(ref _winogradWeights, checked((int)NchwWinograd.WeightSize(g.InChannels, oc)));
-            NchwWinograd.TransformWeights(wT, g.InChannels, oc, u.Pointer);
+            NchwWinograd.TransformWeights(w, oc, g.InChannels, u.Pointer, forInputGradient: true);
             NchwWinograd.Forward(dxGeometry, batch, dy, u.Pointer, null, dx);
         }
         if (transposedParts) AddTransposedParts(parts, groups, dw, oc, k, dwColumns);

@@ -39,23 +39,34 @@ public static unsafe class NchwWinograd
     /// <summary>
     /// u[p][o][i] = (G g Gᵀ)[p / 4][p mod 4] for g = w[o, i] (3x3), with G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]:
     /// the left operand of the 16 products, rows of IC contiguous values.
+    /// <para>
+    /// With <paramref name="forInputGradient"/>, the weights of dx instead, the convolution of dy with the flipped,
+    /// transposed kernel w'[i, o] = w[o, i] rotated by 180°: u[p][i][o], rows of OC values. No flipped copy is
+    /// needed: G·J = P·G (J reverses three taps, P swaps rows 0 and 3 of four), so G w' Gᵀ = P (G g Gᵀ) Pᵀ, the same
+    /// transform with points 0 and 3 of each axis swapped.
+    /// </para>
     /// </summary>
-    public static void TransformWeights(float* w, int outChannels, int inChannels, float* u)
+    public static void TransformWeights(float* w, int outChannels, int inChannels, float* u, bool forInputGradient = false)
     {
         long plane = (long)outChannels * inChannels;
+        int rows = forInputGradient ? inChannels : outChannels, columns = forInputGradient ? outChannels : inChannels;
         nint wp = (nint)w, up = (nint)u;
-        WorkerPool.For(outChannels, o =>
+        WorkerPool.For(rows, row =>
         {
-            // 16 input channels at a time, their nine taps transposed into nine vectors (zero past the last channel).
+            // 16 columns at a time, their nine taps transposed into nine vectors (zero past the last column).
             float* byTap = stackalloc float[9 * 16];
             var g = stackalloc Vector512<float>[12];
-            for (int i0 = 0; i0 < inChannels; i0 += 16)
+            var r = stackalloc Vector512<float>[16];
+            for (int c0 = 0; c0 < columns; c0 += 16)
             {
-                int count = Math.Min(16, inChannels - i0);
-                float* k = (float*)wp + ((long)o * inChannels + i0) * 9;
+                int count = Math.Min(16, columns - c0);
                 if (count < 16) new Span<float>(byTap, 9 * 16).Clear();
                 for (int q = 0; q < count; q++)
-                    for (int t = 0; t < 9; t++) byTap[t * 16 + q] = k[q * 9 + t];
+                {
+                    int o = forInputGradient ? c0 + q : row, i = forInputGradient ? row : c0 + q;
+                    float* k = (float*)wp + ((long)o * inChannels + i) * 9;
+                    for (int t = 0; t < 9; t++) byTap[t * 16 + q] = k[t];
+                }
                 for (int j = 0; j < 3; j++)   // g (4x3) = G·k
                 {
                     var k0 = Vector512.Load(byTap + j * 16);
@@ -63,18 +74,23 @@ public static unsafe class NchwWinograd
                     var k2 = Vector512.Load(byTap + (6 + j) * 16);
                     g[j] = k0; g[3 + j] = (k0 + k1 + k2) * 0.5f; g[6 + j] = (k0 - k1 + k2) * 0.5f; g[9 + j] = k2;
                 }
-                float* dst = (float*)up + (long)o * inChannels + i0;
-                for (int a = 0; a < 4; a++)   // row a of g·Gᵀ: points 4a .. 4a + 3
+                for (int a = 0; a < 4; a++)   // row a of g·Gᵀ
                 {
                     Vector512<float> r0 = g[a * 3], r1 = g[a * 3 + 1], r2 = g[a * 3 + 2];
-                    StorePartial(dst + a * 4 * plane, r0, count);
-                    StorePartial(dst + (a * 4 + 1) * plane, (r0 + r1 + r2) * 0.5f, count);
-                    StorePartial(dst + (a * 4 + 2) * plane, (r0 - r1 + r2) * 0.5f, count);
-                    StorePartial(dst + (a * 4 + 3) * plane, r2, count);
+                    r[a * 4] = r0; r[a * 4 + 1] = (r0 + r1 + r2) * 0.5f; r[a * 4 + 2] = (r0 - r1 + r2) * 0.5f; r[a * 4 + 3] = r2;
+                }
+                float* dst = (float*)up + (long)row * columns + c0;
+                for (int p = 0; p < Points; p++)
+                {
+                    int a = p / 4, b = p % 4;
+                    int to = forInputGradient ? SwapEnds(a) * 4 + SwapEnds(b) : p;
+                    StorePartial(dst + to * plane, r[p], count);
                 }
             }
         });
     }
+
+    private static int SwapEnds(int point) => point == 0 ? 3 : point == 3 ? 0 : point;
 
     /// <summary>How a geometry's tiles are numbered (see the class remarks).</summary>
     private readonly struct Layout
