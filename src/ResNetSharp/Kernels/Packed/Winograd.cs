@@ -39,8 +39,11 @@ public static unsafe class Winograd
             _ => throw new ArgumentOutOfRangeException(nameof(tile), tile, "Winograd tiles are 2 or 4"),
         };
         int window = tile + 2, points = window * window;
-        var u = new float[points][];
-        for (int p = 0; p < points; p++) u[p] = new float[outChannels * inChannels];
+        // Written straight into the packed panels ([ic][NR lanes] per panel of NR output channels), with no unpacked
+        // copy: at 512 channels that copy is 36 MB, which the process's peak memory would keep.
+        var u = new PackedWeights[points];
+        for (int p = 0; p < points; p++) u[p] = new PackedWeights(outChannels, 1, inChannels, PackedGemm.NR);
+        int nr = PackedGemm.NR, panelSize = u[0].PanelSize;
         var gg = new double[window, 3];
         for (int oc = 0; oc < outChannels; oc++)
             for (int ic = 0; ic < inChannels; ic++)
@@ -50,11 +53,12 @@ public static unsafe class Winograd
                 for (int i = 0; i < window; i++)
                     for (int j = 0; j < 3; j++)
                         gg[i, j] = G[i, 0] * w[o + j] + G[i, 1] * w[o + 3 + j] + G[i, 2] * w[o + 6 + j];
+                long at = (long)(oc / nr) * panelSize + (long)ic * nr + oc % nr;
                 for (int i = 0; i < window; i++)
                     for (int j = 0; j < window; j++)
-                        u[i * window + j][oc * inChannels + ic] = (float)(s * (gg[i, 0] * G[j, 0] + gg[i, 1] * G[j, 1] + gg[i, 2] * G[j, 2]));
+                        u[i * window + j].Data.Pointer[at] = (float)(s * (gg[i, 0] * G[j, 0] + gg[i, 1] * G[j, 1] + gg[i, 2] * G[j, 2]));
             }
-        return u.Select(m => PackedWeights.FromOihw(m, outChannels, inChannels, 1, default, default)).ToArray();
+        return u;
     }
 
     public static int TileCount(in ConvGeometry g, int batch, int tile = 4) =>
