@@ -25,7 +25,7 @@ public static unsafe class BatchNormKernel
         for (int c = 0; c < channels; c++) shift[c] = x[c * plane];
         fixed (T* xp = x)
         {
-            var sums = ReduceByChannel(batch, channels, plane, (T*)xp, null, shift, (xs, _, _, k) => SumAndSquares(xs, k));
+            var sums = ReduceByChannel(batch, channels, plane, (T*)xp, null, (xs, _, c) => SumAndSquares(xs, shift[c]));
             for (int c = 0; c < channels; c++)
             {
                 double m1 = sums[c].A / count, m2 = sums[c].B / count;
@@ -51,7 +51,7 @@ public static unsafe class BatchNormKernel
         return (s, sq);
     }
 
-    private delegate (T A, T B) PlaneReduction<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> z, T mu);
+    private delegate (T A, T B) PlaneReduction<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, int channel);
 
     /// <summary>
     /// Σ over the batch of a per-plane reduction, per channel, walking memory in order (image by image) so that
@@ -59,20 +59,19 @@ public static unsafe class BatchNormKernel
     /// double. Reading channel by channel instead jumps C·H·W floats between planes, and small planes then wait
     /// on memory latency (measured 6x slower on 14x14 planes).
     /// </summary>
-    private static (double A, double B)[] ReduceByChannel<T>(int batch, int channels, int plane, T* x, T* y, T[]? mu, PlaneReduction<T> reduce, T* z = null)
+    private static (double A, double B)[] ReduceByChannel<T>(int batch, int channels, int plane, T* x, T* y, PlaneReduction<T> reduce)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int groups = Math.Max(1, Math.Min(Engine.Threads, batch));
         var partial = new (double A, double B)[groups * channels];
-        nint px = (nint)x, py = (nint)y, pz = (nint)z;
+        nint px = (nint)x, py = (nint)y;
         WorkerPool.For(groups, group =>
         {
             for (int n = group * batch / groups; n < (group + 1) * batch / groups; n++)
                 for (int c = 0; c < channels; c++)
                 {
                     long o = ((long)n * channels + c) * plane;
-                    var (a, b) = reduce(new ReadOnlySpan<T>((T*)px + o, plane), py == 0 ? default : new ReadOnlySpan<T>((T*)py + o, plane),
-                        pz == 0 ? default : new ReadOnlySpan<T>((T*)pz + o, plane), mu is null ? T.Zero : mu[c]);
+                    var (a, b) = reduce(new ReadOnlySpan<T>((T*)px + o, plane), py == 0 ? default : new ReadOnlySpan<T>((T*)py + o, plane), c);
                     ref var slot = ref partial[group * channels + c];
                     slot.A += double.CreateTruncating(a);
                     slot.B += double.CreateTruncating(b);
@@ -140,25 +139,31 @@ public static unsafe class BatchNormKernel
     /// dγ += Σ dy·x̂ and dβ += Σ dy per channel. When <paramref name="training"/>,
     /// dx = γσ⁻¹·(dy − Σdy/m − x̂·Σ(dy·x̂)/m) (the batch statistics depend on x); otherwise dx = γσ⁻¹·dy.
     /// x̂ is recomputed from x − μ (not from x and μ separately), which keeps the subtraction exact enough in float.
-    /// A non-empty reluOutput is the output of a fused BN + ReLU (<see cref="ScaleShift{T}"/> with relu): dy is then
-    /// taken as 0 where that output is not positive, which is the ReLU's backward without a pass of its own.
+    /// Non-empty reluScale and reluShift are those of a fused BN + ReLU (<see cref="ScaleShift{T}"/> with relu): dy is
+    /// then taken as 0 where x·scale + shift is not positive, which is the ReLU's backward without a pass of its own.
+    /// The mask is recomputed from x with ScaleShift's arithmetic (the same rounding, so the same zeros) rather than
+    /// read from the ReLU's output: one stream fewer in both passes.
     /// </summary>
     public static void Backward<T>(int batch, int channels, int plane, ReadOnlySpan<T> x, ReadOnlySpan<T> dy,
         ReadOnlySpan<double> mean, ReadOnlySpan<double> invStd, ReadOnlySpan<T> gamma, bool training,
-        Span<T> dx, Span<T> dgamma, Span<T> dbeta, ReadOnlySpan<T> reluOutput = default) where T : unmanaged, IFloatingPointIeee754<T>
+        Span<T> dx, Span<T> dgamma, Span<T> dbeta, ReadOnlySpan<T> reluScale = default, ReadOnlySpan<T> reluShift = default)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (!reluOutput.IsEmpty && reluOutput.Length != dy.Length)
-            throw new ArgumentException($"the ReLU output has {reluOutput.Length} values, dy has {dy.Length}");
+        bool masked = !reluScale.IsEmpty;
+        if (masked && (reluScale.Length < channels || reluShift.Length < channels))
+            throw new ArgumentException($"the fused ReLU needs a scale and a shift per channel ({channels}), got {reluScale.Length} and {reluShift.Length}");
+        T[] ra = masked ? reluScale[..channels].ToArray() : [], rb = masked ? reluShift[..channels].ToArray() : [];
         double m = (double)batch * plane;
         var muT = new T[channels];
         for (int c = 0; c < channels; c++) muT[c] = T.CreateTruncating(mean[c]);
         var a = new T[channels];
         var b = new T[channels];
         var k = new T[channels];
-        fixed (T* xp = x) fixed (T* dyp = dy) fixed (T* dxp = dx) fixed (T* rp = reluOutput)
+        fixed (T* xp = x) fixed (T* dyp = dy) fixed (T* dxp = dx)
         {
             // Σdy and Σdy·(x − μ) per channel, in memory order.
-            var sums = ReduceByChannel(batch, channels, plane, (T*)dyp, (T*)xp, muT, (d, xs, r, mu) => SumAndCentredDot(d, xs, r, mu), (T*)rp);
+            var sums = ReduceByChannel(batch, channels, plane, (T*)dyp, (T*)xp,
+                (d, xs, c) => SumAndCentredDot(d, xs, muT[c], masked, masked ? ra[c] : T.Zero, masked ? rb[c] : T.Zero));
             for (int c = 0; c < channels; c++)
             {
                 double sumDy = sums[c].A, sumDyXhat = sums[c].B * invStd[c];
@@ -171,32 +176,31 @@ public static unsafe class BatchNormKernel
                 k[c] = training ? T.CreateTruncating(-g * sumDy / m) : T.Zero;
             }
             if (dx.IsEmpty) return;
-            nint px = (nint)xp, pdy = (nint)dyp, pdx = (nint)dxp, pr = (nint)rp;
+            nint px = (nint)xp, pdy = (nint)dyp, pdx = (nint)dxp;
             ForPlanes(batch * channels, plane, nc =>
             {
                 int c = nc % channels;
                 long o = (long)nc * plane;
-                Combine(new ReadOnlySpan<T>((T*)pdy + o, plane), new ReadOnlySpan<T>((T*)px + o, plane),
-                    pr == 0 ? default : new ReadOnlySpan<T>((T*)pr + o, plane), muT[c], a[c], b[c], k[c], new Span<T>((T*)pdx + o, plane));
+                Combine(new ReadOnlySpan<T>((T*)pdy + o, plane), new ReadOnlySpan<T>((T*)px + o, plane), muT[c], a[c], b[c], k[c],
+                    new Span<T>((T*)pdx + o, plane), masked, masked ? ra[c] : T.Zero, masked ? rb[c] : T.Zero);
             });
         }
     }
 
-    // Σdy and Σdy·(x − μ) over one plane; dy masked to 0 where the fused ReLU's output r is not positive.
-    private static (T Sum, T CentredDot) SumAndCentredDot<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, ReadOnlySpan<T> r, T mu) where T : unmanaged, IFloatingPointIeee754<T>
+    // Σdy and Σdy·(x − μ) over one plane; dy masked to 0 where the fused ReLU's x·ra + rb is not positive.
+    private static (T Sum, T CentredDot) SumAndCentredDot<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, T mu, bool masked, T ra, T rb)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         int i = 0;
         T s = T.Zero, sx = T.Zero;
-        bool masked = !r.IsEmpty;
         if (Vector.IsHardwareAccelerated)
         {
             var dv = MemoryMarshal.Cast<T, Vector<T>>(dy);
             var xv = MemoryMarshal.Cast<T, Vector<T>>(x);
-            var rv = MemoryMarshal.Cast<T, Vector<T>>(r);
-            Vector<T> acc = Vector<T>.Zero, accX = Vector<T>.Zero, vm = new(mu);
+            Vector<T> acc = Vector<T>.Zero, accX = Vector<T>.Zero, vm = new(mu), va = new(ra), vb = new(rb);
             for (int v = 0; v < dv.Length; v++)
             {
-                var d = masked ? Vector.ConditionalSelect(Vector.GreaterThan(rv[v], Vector<T>.Zero), dv[v], Vector<T>.Zero) : dv[v];
+                var d = masked ? Vector.ConditionalSelect(Vector.GreaterThan(xv[v] * va + vb, Vector<T>.Zero), dv[v], Vector<T>.Zero) : dv[v];
                 acc += d; accX += d * (xv[v] - vm);
             }
             s = Vector.Sum(acc); sx = Vector.Sum(accX);
@@ -204,33 +208,32 @@ public static unsafe class BatchNormKernel
         }
         for (; i < dy.Length; i++)
         {
-            T d = masked && !(r[i] > T.Zero) ? T.Zero : dy[i];
+            T d = masked && !(x[i] * ra + rb > T.Zero) ? T.Zero : dy[i];
             s += d; sx += d * (x[i] - mu);
         }
         return (s, sx);
     }
 
-    private static void Combine<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, ReadOnlySpan<T> r, T mu, T a, T b, T k, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void Combine<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, T mu, T a, T b, T k, Span<T> dx, bool masked, T ra, T rb)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         int i = 0;
-        bool masked = !r.IsEmpty;
         if (Vector.IsHardwareAccelerated)
         {
             var dv = MemoryMarshal.Cast<T, Vector<T>>(dy);
             var xv = MemoryMarshal.Cast<T, Vector<T>>(x);
-            var rv = MemoryMarshal.Cast<T, Vector<T>>(r);
             var ov = MemoryMarshal.Cast<T, Vector<T>>(dx);
-            Vector<T> va = new(a), vb = new(b), vk = new(k), vm = new(mu);
+            Vector<T> va = new(a), vb = new(b), vk = new(k), vm = new(mu), vra = new(ra), vrb = new(rb);
             for (int v = 0; v < dv.Length; v++)
             {
-                var d = masked ? Vector.ConditionalSelect(Vector.GreaterThan(rv[v], Vector<T>.Zero), dv[v], Vector<T>.Zero) : dv[v];
+                var d = masked ? Vector.ConditionalSelect(Vector.GreaterThan(xv[v] * vra + vrb, Vector<T>.Zero), dv[v], Vector<T>.Zero) : dv[v];
                 ov[v] = va * d + vb * (xv[v] - vm) + vk;
             }
             i = dv.Length * Vector<T>.Count;
         }
         for (; i < dy.Length; i++)
         {
-            T d = masked && !(r[i] > T.Zero) ? T.Zero : dy[i];
+            T d = masked && !(x[i] * ra + rb > T.Zero) ? T.Zero : dy[i];
             dx[i] = a * d + b * (x[i] - mu) + k;
         }
     }

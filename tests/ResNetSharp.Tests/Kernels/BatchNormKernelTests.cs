@@ -62,7 +62,7 @@ public class BatchNormKernelTests
         var dxApart = new float[total]; var dgApart = new float[channels]; var dbApart = new float[channels];
         BatchNormKernel.Backward<float>(batch, channels, plane, x, maskedDy, mean, invStd, gamma, true, dxApart, dgApart, dbApart);
         var dxFused = new float[total]; var dgFused = new float[channels]; var dbFused = new float[channels];
-        BatchNormKernel.Backward<float>(batch, channels, plane, x, dy, mean, invStd, gamma, true, dxFused, dgFused, dbFused, reluOutput: fused);
+        BatchNormKernel.Backward<float>(batch, channels, plane, x, dy, mean, invStd, gamma, true, dxFused, dgFused, dbFused, reluScale: scale, reluShift: shift);
         Assert.Equal(dxApart, dxFused);
         Assert.Equal(dgApart, dgFused);
         Assert.Equal(dbApart, dbFused);
