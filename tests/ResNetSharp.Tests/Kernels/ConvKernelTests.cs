@@ -107,6 +107,8 @@ public class MaxPoolKernelTests
     [InlineData(7, 7)]
     [InlineData(9, 8)]
     [InlineData(33, 47)]   // odd, and wider than one vector of outputs
+    [InlineData(6, 21)]    // the row ends inside the second half of a 32-column split
+    [InlineData(5, 53)]
     [InlineData(112, 112)]
     public void VectorisedFloatPathMatchesScalar(int h, int w)
     {
