@@ -13,19 +13,44 @@ namespace ResNetSharp.Tests.Kernels;
 /// </summary>
 public unsafe class NchwWinogradTests
 {
+    public static TheoryData<int, int, int, int, int, int> Shapes()
+    {
+        var data = new TheoryData<int, int, int, int, int, int>();
+        (int, int, int, int, int)[] f2 =
+        [
+            (1, 1, 1, 1, 1),       // one pixel, one channel
+            (2, 3, 5, 7, 4),       // 4 slots, odd sizes
+            (3, 16, 8, 8, 16),     // 4 slots, four whole tile rows per group
+            (1, 5, 9, 16, 7),      // 8 slots, exactly full
+            (5, 16, 14, 14, 16),   // resnet20's second stage shape, images in blocks
+            (2, 16, 28, 28, 16),   // 16 slots: the second half of each row past the image
+            (1, 2, 33, 40, 3),     // 32 slots, odd height
+            (7, 32, 7, 7, 64),     // resnet20's third stage shape, several images per block
+            (1, 17, 6, 13, 65),    // 65 output channels: a short last row tile
+            (1, 520, 4, 4, 8),     // a reduction longer than one 512-value chunk
+            (2, 64, 56, 56, 64),   // several chunks per block
+        ];
+        (int, int, int, int, int)[] f4 =
+        [
+            (1, 1, 5, 5, 1),       // F(4x4): two tiles per row, 4 slots
+            (2, 3, 9, 9, 4),       // 3 tiles per row, a last tile one column wide
+            (3, 16, 14, 14, 16),   // resnet20's second stage: 4 slots, four tile rows per group
+            (2, 5, 17, 29, 7),     // 8 slots, odd sizes
+            (2, 16, 28, 28, 16),   // resnet20's first stage
+            (1, 2, 30, 64, 3),     // 16 slots, exactly full
+            (1, 3, 19, 70, 5),     // 32 slots, the second group of a row short
+            (1, 17, 12, 12, 65),
+            (1, 520, 9, 9, 8),     // a reduction longer than one 512-value chunk
+            (2, 64, 56, 56, 64),   // several chunks per block
+        ];
+        foreach (var (n, ic, h, w, oc) in f2) data.Add(2, n, ic, h, w, oc);
+        foreach (var (n, ic, h, w, oc) in f4) data.Add(4, n, ic, h, w, oc);
+        return data;
+    }
+
     [Theory]
-    [InlineData(1, 1, 1, 1, 1)]       // one pixel, one channel
-    [InlineData(2, 3, 5, 7, 4)]       // 4 slots, odd sizes
-    [InlineData(3, 16, 8, 8, 16)]     // 4 slots, four whole tile rows per group
-    [InlineData(1, 5, 9, 16, 7)]      // 8 slots, exactly full
-    [InlineData(5, 16, 14, 14, 16)]   // resnet20's second stage shape, images in blocks
-    [InlineData(2, 16, 28, 28, 16)]   // 16 slots: the second half of each row past the image
-    [InlineData(1, 2, 33, 40, 3)]     // 32 slots, odd height
-    [InlineData(7, 32, 7, 7, 64)]     // resnet20's third stage shape, several images per block
-    [InlineData(1, 17, 6, 13, 65)]    // 65 output channels: a short last row tile
-    [InlineData(1, 520, 4, 4, 8)]     // a reduction longer than one 512-value chunk
-    [InlineData(2, 64, 56, 56, 64)]   // several chunks per block
-    public void MatchesDirectConvolution(int batch, int ic, int h, int w, int oc)
+    [MemberData(nameof(Shapes))]
+    public void MatchesDirectConvolution(int tile, int batch, int ic, int h, int w, int oc)
     {
         var g = new ConvGeometry(ic, h, w, oc, 3, 3, 1, 1);
         if (!NchwWinograd.Supports(g)) { Assert.False(Avx512F.IsSupported, "AVX-512 is here but the path refused a 3x3 stride-1 convolution"); return; }
@@ -35,13 +60,13 @@ public unsafe class NchwWinogradTests
         var yRef = new float[batch * g.OutImage];
         Conv2dReference.Forward<float>(g, batch, x, wt, bias, yRef);
 
-        var u = new float[NchwWinograd.WeightSize(oc, ic)];
+        var u = new float[NchwWinograd.WeightSize(oc, ic, tile)];
         var y = new float[yRef.Length];
         Array.Fill(y, float.NaN);   // every output must be written
         fixed (float* xp = x) fixed (float* wp = wt) fixed (float* up = u) fixed (float* bp = bias) fixed (float* yp = y)
         {
-            NchwWinograd.TransformWeights(wp, oc, ic, up);
-            NchwWinograd.Forward(g, batch, xp, up, bp, yp);
+            NchwWinograd.TransformWeights(wp, oc, ic, up, tile);
+            NchwWinograd.Forward(g, batch, xp, up, bp, yp, tile);
         }
         double scale = yRef.Max(Math.Abs);
         for (int i = 0; i < y.Length; i++)
@@ -50,10 +75,10 @@ public unsafe class NchwWinogradTests
 
     /// <summary>The input-gradient weights (points 0 and 3 swapped, transposed) against the transform of a flipped, transposed copy.</summary>
     [Theory]
-    [InlineData(3, 5)]
-    [InlineData(16, 16)]
-    [InlineData(33, 17)]
-    public void InputGradientWeightsAreTheFlippedKernelsTransform(int oc, int ic)
+    [InlineData(2, 3, 5)]
+    [InlineData(2, 16, 16)]
+    [InlineData(4, 33, 17)]
+    public void InputGradientWeightsAreTheFlippedKernelsTransform(int tile, int oc, int ic)
     {
         if (!Avx512F.IsSupported) return;   // the transforms use Vector512
         var rng = new Random(oc * 100 + ic);
@@ -62,12 +87,12 @@ public unsafe class NchwWinogradTests
         for (int o = 0; o < oc; o++)
             for (int i = 0; i < ic; i++)
                 for (int t = 0; t < 9; t++) flipped[(i * oc + o) * 9 + t] = w[(o * ic + i) * 9 + 8 - t];
-        var expected = new float[NchwWinograd.WeightSize(ic, oc)];
+        var expected = new float[NchwWinograd.WeightSize(ic, oc, tile)];
         var actual = new float[expected.Length];
         fixed (float* wp = w) fixed (float* fp = flipped) fixed (float* ep = expected) fixed (float* ap = actual)
         {
-            NchwWinograd.TransformWeights(fp, ic, oc, ep);
-            NchwWinograd.TransformWeights(wp, oc, ic, ap, forInputGradient: true);
+            NchwWinograd.TransformWeights(fp, ic, oc, ep, tile);
+            NchwWinograd.TransformWeights(wp, oc, ic, ap, tile, forInputGradient: true);
         }
         for (int j = 0; j < expected.Length; j++)
             Assert.True(Math.Abs(expected[j] - actual[j]) <= 1e-6, $"u[{j}]: expected {expected[j]}, got {actual[j]}");

@@ -6,25 +6,25 @@ using ResNetSharp.Runtime;
 namespace ResNetSharp.Kernels.Packed;
 
 /// <summary>
-/// Winograd F(2x2,3x3) for the training path's stride-1, padding-1 3x3 convolutions on NCHW tensors: the forward
-/// pass, and dx as the forward pass of dy with the flipped, transposed weights. Each 2x2 output tile is
-/// Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A over its 4x4 input tile d; summed over input channels, the 16 element-wise products are
-/// 16 matrix products M_p (OC, tiles) = U_p (OC, IC) · V_p (IC, tiles) on the packed micro-kernel: 16 multiply-adds
-/// per channel pair and 4 output pixels where the direct convolution needs 36, 2.25x fewer.
+/// Winograd F(4x4,3x3) and F(2x2,3x3) for the training path's stride-1, padding-1 3x3 convolutions on NCHW tensors:
+/// the forward pass, and dx as the forward pass of dy with the flipped, transposed weights. Each output tile is
+/// Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A over its input tile d (6x6 or 4x4); summed over input channels, the element-wise
+/// products are 36 or 16 matrix products M_p (OC, tiles) = U_p (OC, IC) · V_p (IC, tiles) on the packed
+/// micro-kernel: per channel pair, 36 multiply-adds for 16 output pixels or 16 for 4, where the direct convolution
+/// needs 144 or 36 (4x or 2.25x fewer).
 /// <para>
-/// The transforms run on vectors of 16 tiles. A tile's input columns are 2·tx − 1 + 0..3, so the four columns of 16
-/// tiles are the even and odd lanes of two contiguous 32-float reads (one AVX-512 two-source permute each), and
-/// the outputs go back by interleaving. The input is read in place, with masked loads for the padding (a padded
-/// copy cost a fifth of the time). Tiles are numbered in "slots": a tile row takes 4, 8 or a multiple of 16
-/// slots (the tiles past the image are computed and dropped), so that a 16-lane group is one piece of a tile row or
-/// 2 or 4 whole rows. Work goes over the threads in blocks of images; within a block the transformed input and the
+/// The transforms run on vectors of 16 tiles. A tile's input columns are T·tx − 1 + 0..T+1, so the columns of 16
+/// tiles are the residues of contiguous reads (one or two rounds of AVX-512 two-source even/odd permutes), and the
+/// outputs go back by interleaving. The input is read in place, with masked loads for the padding (a padded copy
+/// cost a fifth of the time). Tiles are numbered in "slots": a tile row takes 4, 8 or a multiple of 16 slots (the
+/// tiles past the image are computed and dropped), so that a 16-lane group is one piece of a tile row or 2 or 4
+/// whole rows. Work goes over the threads in blocks of images; within a block the transformed input and the
 /// products are made in chunks that stay in L2.
 /// </para>
 /// Vector512 only: elsewhere <see cref="Supports"/> is false and the direct path runs.
 /// </summary>
 public static unsafe class NchwWinograd
 {
-    public const int Points = 16;
     private const int ChunkBytes = 768 * 1024;   // transformed input and products of one chunk (V and M), under L2
     private const int MinLanesPerTask = 256;
 
@@ -34,21 +34,38 @@ public static unsafe class NchwWinograd
     public static bool Supports(in ConvGeometry g) =>
         PackedGemm.NR == 64 && Avx512F.IsSupported && g.KernelH == 3 && g.KernelW == 3 && g.Stride == 1 && g.Padding == 1;
 
-    /// <summary>Floats of the transformed weights: 16·OC·IC.</summary>
-    public static long WeightSize(int outChannels, int inChannels) => (long)Points * outChannels * inChannels;
+    /// <summary>
+    /// The tile for a geometry: F(4x4,3x3) (36 products per 16 output pixels, 4x fewer multiplies than direct) where
+    /// a tile row has at least three tiles, else F(2x2,3x3) (16 per 4 pixels, 2.25x fewer), whose 2x2 tiles waste
+    /// less of a small image.
+    /// </summary>
+    public static int TileFor(in ConvGeometry g) => g.OutWidth > 8 ? 4 : 2;
+
+    /// <summary>Products (points) of F(tile x tile, 3x3): 16 or 36.</summary>
+    public static int PointsFor(int tile) => (tile + 2) * (tile + 2);
+
+    /// <summary>Floats of the transformed weights: points·OC·IC.</summary>
+    public static long WeightSize(int outChannels, int inChannels, int tile = 2) => (long)PointsFor(tile) * outChannels * inChannels;
 
     /// <summary>
-    /// u[p][o][i] = (G g Gᵀ)[p / 4][p mod 4] for g = w[o, i] (3x3), with G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]:
-    /// the left operand of the 16 products, rows of IC contiguous values.
+    /// u[p][o][i] = (G g Gᵀ)[p / window][p mod window] for g = w[o, i] (3x3): the left operand of the products, rows
+    /// of IC contiguous values. G for F(2,3): [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]; for F(4,3): the points 0, −1, 1, −2
+    /// (as ½), 2 and ∞, as in <see cref="Winograd"/>.
     /// <para>
     /// With <paramref name="forInputGradient"/>, the weights of dx instead, the convolution of dy with the flipped,
-    /// transposed kernel w'[i, o] = w[o, i] rotated by 180°: u[p][i][o], rows of OC values. No flipped copy is
-    /// needed: G·J = P·G (J reverses three taps, P swaps rows 0 and 3 of four), so G w' Gᵀ = P (G g Gᵀ) Pᵀ, the same
-    /// transform with points 0 and 3 of each axis swapped.
+    /// transposed kernel w'[i, o] = w[o, i] rotated by 180°: u[p][i][o], rows of OC values, read from w with the
+    /// taps reversed (no flipped copy).
     /// </para>
     /// </summary>
-    public static void TransformWeights(float* w, int outChannels, int inChannels, float* u, bool forInputGradient = false)
+    public static void TransformWeights(float* w, int outChannels, int inChannels, float* u, int tile = 2, bool forInputGradient = false)
     {
+        float[] gm = tile switch
+        {
+            2 => [1, 0, 0, 0.5f, 0.5f, 0.5f, 0.5f, -0.5f, 0.5f, 0, 0, 1],
+            4 => [1 / 4f, 0, 0, -1 / 6f, -1 / 6f, -1 / 6f, -1 / 6f, 1 / 6f, -1 / 6f, 1 / 24f, 1 / 12f, 1 / 6f, 1 / 24f, -1 / 12f, 1 / 6f, 0, 0, 1],
+            _ => throw new ArgumentOutOfRangeException(nameof(tile), tile, "Winograd tiles are 2 or 4"),
+        };
+        int window = tile + 2;
         long plane = (long)outChannels * inChannels;
         int rows = forInputGradient ? inChannels : outChannels, columns = forInputGradient ? outChannels : inChannels;
         nint wp = (nint)w, up = (nint)u;
@@ -56,8 +73,7 @@ public static unsafe class NchwWinograd
         {
             // 16 columns at a time, their nine taps transposed into nine vectors (zero past the last column).
             float* byTap = stackalloc float[9 * 16];
-            var g = stackalloc Vector512<float>[12];
-            var r = stackalloc Vector512<float>[16];
+            var g = stackalloc Vector512<float>[6 * 3];
             for (int c0 = 0; c0 < columns; c0 += 16)
             {
                 int count = Math.Min(16, columns - c0);
@@ -66,46 +82,36 @@ public static unsafe class NchwWinograd
                 {
                     int o = forInputGradient ? c0 + q : row, i = forInputGradient ? row : c0 + q;
                     float* k = (float*)wp + ((long)o * inChannels + i) * 9;
-                    for (int t = 0; t < 9; t++) byTap[t * 16 + q] = k[t];
+                    if (forInputGradient) for (int t = 0; t < 9; t++) byTap[t * 16 + q] = k[8 - t];
+                    else for (int t = 0; t < 9; t++) byTap[t * 16 + q] = k[t];
                 }
-                for (int j = 0; j < 3; j++)   // g (4x3) = G·k
-                {
-                    var k0 = Vector512.Load(byTap + j * 16);
-                    var k1 = Vector512.Load(byTap + (3 + j) * 16);
-                    var k2 = Vector512.Load(byTap + (6 + j) * 16);
-                    g[j] = k0; g[3 + j] = (k0 + k1 + k2) * 0.5f; g[6 + j] = (k0 - k1 + k2) * 0.5f; g[9 + j] = k2;
-                }
-                for (int a = 0; a < 4; a++)   // row a of g·Gᵀ
-                {
-                    Vector512<float> r0 = g[a * 3], r1 = g[a * 3 + 1], r2 = g[a * 3 + 2];
-                    r[a * 4] = r0; r[a * 4 + 1] = (r0 + r1 + r2) * 0.5f; r[a * 4 + 2] = (r0 - r1 + r2) * 0.5f; r[a * 4 + 3] = r2;
-                }
+                for (int a = 0; a < window; a++)   // g (window x 3) = G·k
+                    for (int j = 0; j < 3; j++)
+                        g[a * 3 + j] = Vector512.Load(byTap + j * 16) * gm[a * 3] + Vector512.Load(byTap + (3 + j) * 16) * gm[a * 3 + 1]
+                            + Vector512.Load(byTap + (6 + j) * 16) * gm[a * 3 + 2];
                 float* dst = (float*)up + (long)row * columns + c0;
-                for (int p = 0; p < Points; p++)
-                {
-                    int a = p / 4, b = p % 4;
-                    int to = forInputGradient ? SwapEnds(a) * 4 + SwapEnds(b) : p;
-                    StorePartial(dst + to * plane, r[p], count);
-                }
+                for (int a = 0; a < window; a++)   // row a of g·Gᵀ
+                    for (int b = 0; b < window; b++)
+                        StorePartial(dst + (a * window + b) * plane, g[a * 3] * gm[b * 3] + g[a * 3 + 1] * gm[b * 3 + 1] + g[a * 3 + 2] * gm[b * 3 + 2], count);
             }
         });
     }
 
-    private static int SwapEnds(int point) => point == 0 ? 3 : point == 3 ? 0 : point;
-
     /// <summary>How a geometry's tiles are numbered (see the class remarks).</summary>
     private readonly struct Layout
     {
-        public Layout(in ConvGeometry g)
+        public Layout(in ConvGeometry g, int tile)
         {
-            TileRows = (g.OutHeight + 1) / 2;
-            int tileCols = (g.OutWidth + 1) / 2;
+            Tile = tile;
+            TileRows = (g.OutHeight + tile - 1) / tile;
+            int tileCols = (g.OutWidth + tile - 1) / tile;
             Slots = tileCols <= 4 ? 4 : tileCols <= 8 ? 8 : (tileCols + 15) / 16 * 16;
             RowsPerGroup = Slots >= 16 ? 1 : 16 / Slots;
             int paddedRows = (TileRows + RowsPerGroup - 1) / RowsPerGroup * RowsPerGroup;
             Lanes = paddedRows * Slots;
         }
 
+        public int Tile { get; }
         public int TileRows { get; }
         /// <summary>Slots per tile row: 4, 8 or a multiple of 16.</summary>
         public int Slots { get; }
@@ -114,16 +120,22 @@ public static unsafe class NchwWinograd
         public int Lanes { get; }
     }
 
-    /// <summary>y (N, OC, H, W) = conv3x3(x) (+ bias), with u from <see cref="TransformWeights"/>.</summary>
-    public static void Forward(in ConvGeometry g, int batch, float* x, float* u, float* bias, float* y)
+    /// <summary>
+    /// y (N, OC, H, W) = conv3x3(x) (+ bias), with u from <see cref="TransformWeights"/> for the same tile (2 or 4;
+    /// <see cref="TileFor"/> picks one).
+    /// </summary>
+    public static void Forward(in ConvGeometry g, int batch, float* x, float* u, float* bias, float* y, int tile = 2)
     {
-        if (!Supports(g)) throw new NotSupportedException($"Winograd F(2x2,3x3) on NCHW needs AVX-512 and a 3x3 stride-1 padding-1 convolution, not {g}");
-        var layout = new Layout(g);
+        if (!Supports(g)) throw new NotSupportedException($"Winograd on NCHW needs AVX-512 and a 3x3 stride-1 padding-1 convolution, not {g}");
+        if (tile != 2 && tile != 4) throw new ArgumentOutOfRangeException(nameof(tile), tile, "Winograd tiles are 2 or 4");
+        if (tile == 4 && g.OutWidth <= 4) throw new ArgumentException($"F(4x4,3x3) needs images wider than 4 pixels, not {g.OutWidth}");
+        var layout = new Layout(g, tile);
+        int points = PointsFor(tile);
         var geometry = g;
         int ic = g.InChannels, oc = g.OutChannels;
         int perTask = Math.Max(1, Math.Min((MinLanesPerTask + layout.Lanes - 1) / layout.Lanes, (batch + Engine.Threads - 1) / Engine.Threads));
         int tasks = (batch + perTask - 1) / perTask;
-        int chunkLanes = Math.Max(64, ChunkBytes / (Points * (ic + oc) * sizeof(float)) / 64 * 64);
+        int chunkLanes = Math.Max(64, ChunkBytes / (points * (ic + oc) * sizeof(float)) / 64 * 64);
         nint xp = (nint)x, up = (nint)u, bp = (nint)bias, yp = (nint)y;
         int[] rowOffsets = NchwConv.RowOffsets(oc, ic);
         WorkerPool.For(tasks, task =>
@@ -131,19 +143,21 @@ public static unsafe class NchwWinograd
             int n0 = task * perTask, images = Math.Min(perTask, batch - n0);
             int lanes = images * layout.Lanes, total = (lanes + 63) / 64 * 64;
             int chunk = Math.Min(chunkLanes, total);
-            var v = Scratch(ref _transformed, (long)Points * ic * chunk);
-            var m = Scratch(ref _products, (long)Points * oc * chunk);
+            var v = Scratch(ref _transformed, (long)points * ic * chunk);
+            var m = Scratch(ref _products, (long)points * oc * chunk);
             float[] zeros = new float[ic + 16];
             fixed (int* offsets = rowOffsets)
             fixed (float* z = zeros)
                 for (int c0 = 0; c0 < total; c0 += chunk)
                 {
                     int n = Math.Min(chunk, total - c0);
-                    InputTransform(geometry, layout, (float*)xp + (long)n0 * geometry.InImage, c0, n, lanes, v.Pointer);
-                    for (int p = 0; p < Points; p++)
+                    if (tile == 2) InputTransform(geometry, layout, (float*)xp + (long)n0 * geometry.InImage, c0, n, lanes, v.Pointer);
+                    else InputTransform4(geometry, layout, (float*)xp + (long)n0 * geometry.InImage, c0, n, lanes, v.Pointer);
+                    for (int p = 0; p < points; p++)
                         PackedGemm.RunSerial(new PanelMatrix(v.Pointer + (long)p * ic * n, null, n, 1, ic), (float*)up + (long)p * oc * ic, offsets, z,
                             oc, m.Pointer + (long)p * oc * n, n);
-                    OutputTransform(geometry, layout, m.Pointer, c0, n, lanes, (float*)bp, (float*)yp + (long)n0 * geometry.OutImage);
+                    if (tile == 2) OutputTransform(geometry, layout, m.Pointer, c0, n, lanes, (float*)bp, (float*)yp + (long)n0 * geometry.OutImage);
+                    else OutputTransform4(geometry, layout, m.Pointer, c0, n, lanes, (float*)bp, (float*)yp + (long)n0 * geometry.OutImage);
                 }
         });
     }
@@ -172,7 +186,7 @@ public static unsafe class NchwWinograd
             float* column = v + (long)(local / 64) * ic * 64 + local % 64;   // + p·pointStride + c·64
             if (lane >= valid)
             {
-                for (int p = 0; p < Points; p++)
+                for (int p = 0; p < 16; p++)
                     for (int c = 0; c < ic; c++) Vector512<float>.Zero.Store(column + p * pointStride + c * 64);
                 continue;
             }
@@ -295,6 +309,160 @@ public static unsafe class NchwWinograd
                         StoreRow(plane, 2 * ty + 2 + ii, oh, ow, lo.GetUpper());
                         StoreRow(plane, 2 * ty + 4 + ii, oh, ow, hi.GetLower());
                         StoreRow(plane, 2 * ty + 6 + ii, oh, ow, hi.GetUpper());
+                    }
+                }
+            }
+        }
+    }
+
+    private static readonly Vector512<long> InterleavePairsLow = Vector512.Create(0L, 8, 1, 9, 2, 10, 3, 11);
+    private static readonly Vector512<long> InterleavePairsHigh = Vector512.Create(4L, 12, 5, 13, 6, 14, 7, 15);
+
+    /// <summary>
+    /// F(4x4,3x3)'s V (36 points) for lanes [first, first + count), as <see cref="InputTransform"/>. A tile's input
+    /// columns are 4·tx − 1 + 0..5: the columns 0..3 of 16 tiles are the four residues mod 4 of 64 contiguous
+    /// values (two rounds of even/odd permutes), and columns 4..5 those of the 64 values four further on. Tile rows
+    /// have 4, 8 or a multiple of 16 slots, so a group's 64 values are one row's, two rows' 32 or four rows' 16.
+    /// </summary>
+    private static void InputTransform4(in ConvGeometry g, in Layout layout, float* x, int first, int count, int valid, float* v)
+    {
+        const int points = 36;
+        int ic = g.InChannels, h = g.Height, w = g.Width, slots = layout.Slots;
+        long pointStride = (long)ic * count, plane = (long)h * w;
+        Vector512<int> evens = Evens, odds = Odds;
+        var t = stackalloc Vector512<float>[36];
+        var rows = stackalloc float*[4];
+        var masks = stackalloc Vector512<float>[8];   // the four reads at +0 and the four at +4
+        var offsets = stackalloc int[8];
+        for (int lane = first; lane < first + count; lane += 16)
+        {
+            int local = lane - first;
+            float* column = v + (long)(local / 64) * ic * 64 + local % 64;   // + p·pointStride + c·64
+            if (lane >= valid)
+            {
+                for (int p = 0; p < points; p++)
+                    for (int c = 0; c < ic; c++) Vector512<float>.Zero.Store(column + p * pointStride + c * 64);
+                continue;
+            }
+            int image = lane / layout.Lanes, inImage = lane % layout.Lanes, ty = inImage / slots, tx0 = inImage % slots;
+            int col = slots >= 16 ? 4 * tx0 - 1 : -1, tileRows = slots >= 16 ? 1 : 16 / slots;
+            // Read k (0..3) comes from tile row k / (4 / tileRows)... as: one row (16 slots), two rows (8) or four (4).
+            for (int k = 0; k < 4; k++)
+            {
+                int within = slots >= 16 ? 16 * k : slots == 8 ? 16 * (k % 2) : 0;
+                offsets[k] = within; offsets[4 + k] = within + 4;
+                masks[k] = ColumnMask(col + within, w); masks[4 + k] = ColumnMask(col + within + 4, w);
+            }
+            for (int c = 0; c < ic; c++)
+            {
+                float* planeBase = x + (image * ic + c) * plane;
+                for (int i = 0; i < 6; i++)
+                {
+                    for (int k = 0; k < tileRows; k++)
+                    {
+                        int row = 4 * (ty + k) + i - 1;
+                        rows[k] = (uint)row < (uint)h ? planeBase + (long)row * w + col : null;
+                    }
+                    float* r0 = rows[0], r1 = slots == 8 ? rows[0] : slots == 4 ? rows[1] : rows[0];
+                    float* r2 = slots == 8 ? rows[1] : slots == 4 ? rows[2] : rows[0], r3 = slots == 8 ? rows[1] : slots == 4 ? rows[3] : rows[0];
+                    var a0 = Load(r0, offsets[0], masks[0]); var a1 = Load(r1, offsets[1], masks[1]);
+                    var a2 = Load(r2, offsets[2], masks[2]); var a3 = Load(r3, offsets[3], masks[3]);
+                    var e01 = Avx512F.PermuteVar16x32x2(a0, evens, a1); var o01 = Avx512F.PermuteVar16x32x2(a0, odds, a1);
+                    var e23 = Avx512F.PermuteVar16x32x2(a2, evens, a3); var o23 = Avx512F.PermuteVar16x32x2(a2, odds, a3);
+                    var d0 = Avx512F.PermuteVar16x32x2(e01, evens, e23); var d2 = Avx512F.PermuteVar16x32x2(e01, odds, e23);
+                    var d1 = Avx512F.PermuteVar16x32x2(o01, evens, o23); var d3 = Avx512F.PermuteVar16x32x2(o01, odds, o23);
+                    var b0 = Load(r0, offsets[4], masks[4]); var b1 = Load(r1, offsets[5], masks[5]);
+                    var b2 = Load(r2, offsets[6], masks[6]); var b3 = Load(r3, offsets[7], masks[7]);
+                    var d4 = Avx512F.PermuteVar16x32x2(Avx512F.PermuteVar16x32x2(b0, evens, b1), evens, Avx512F.PermuteVar16x32x2(b2, evens, b3));
+                    var d5 = Avx512F.PermuteVar16x32x2(Avx512F.PermuteVar16x32x2(b0, odds, b1), evens, Avx512F.PermuteVar16x32x2(b2, odds, b3));
+                    InputRows4(d0, d1, d2, d3, d4, d5, t + i * 6, 1);   // row i of d·B
+                }
+                float* dst = column + c * 64;
+                for (int j = 0; j < 6; j++)   // Bᵀ·t, column j
+                {
+                    InputRows4(t[j], t[6 + j], t[12 + j], t[18 + j], t[24 + j], t[30 + j], t + j, 6);   // in place: column j of t
+                    for (int a = 0; a < 6; a++) t[a * 6 + j].Store(dst + (a * 6 + j) * pointStride);
+                }
+            }
+        }
+    }
+
+    // The six rows of F(4,3)'s Bᵀ applied to d0..d5, written at o[0], o[stride], ...
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void InputRows4(Vector512<float> d0, Vector512<float> d1, Vector512<float> d2, Vector512<float> d3, Vector512<float> d4, Vector512<float> d5,
+        Vector512<float>* o, int stride)
+    {
+        var d4m4d2 = d4 - d2 * 4f; var d3m4d1 = d3 - d1 * 4f;
+        var d4md2 = d4 - d2; var d3md1 = d3 - d1;
+        o[0] = d0 * 4f - d2 * 5f + d4;              // 4d0 − 5d2 + d4
+        o[stride] = d4m4d2 + d3m4d1;                // −4d1 − 4d2 + d3 + d4
+        o[2 * stride] = d4m4d2 - d3m4d1;            // 4d1 − 4d2 − d3 + d4
+        o[3 * stride] = d4md2 + d3md1 * 2f;         // −2d1 − d2 + 2d3 + d4
+        o[4 * stride] = d4md2 - d3md1 * 2f;         // 2d1 − d2 − 2d3 + d4
+        o[5 * stride] = d1 * 4f - d3 * 5f + d5;     // 4d1 − 5d3 + d5
+    }
+
+    // The four rows of F(4,3)'s Aᵀ applied to m0..m5.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void OutputRows4(Vector512<float> m0, Vector512<float> m1, Vector512<float> m2, Vector512<float> m3, Vector512<float> m4, Vector512<float> m5,
+        Vector512<float>* o, int stride)
+    {
+        var a = m1 + m2; var b = m1 - m2; var c = m3 + m4; var d = m3 - m4;
+        o[0] = m0 + a + c;                  // m0 + m1 + m2 + m3 + m4
+        o[stride] = b + d * 2f;             // m1 − m2 + 2(m3 − m4)
+        o[2 * stride] = a + c * 4f;         // m1 + m2 + 4(m3 + m4)
+        o[3 * stride] = b + d * 8f + m5;    // m1 − m2 + 8(m3 − m4) + m5
+    }
+
+    /// <summary>F(4x4,3x3)'s y tiles = Aᵀ M A (+ bias) for the valid lanes of a chunk; four output columns per tile.</summary>
+    private static void OutputTransform4(in ConvGeometry g, in Layout layout, float* m, int first, int count, int valid, float* bias, float* y)
+    {
+        int oc = g.OutChannels, oh = g.OutHeight, ow = g.OutWidth, slots = layout.Slots;
+        long pointStride = (long)oc * count;
+        Vector512<int> low = InterleaveLow, high = InterleaveHigh;
+        Vector512<long> pairsLow = InterleavePairsLow, pairsHigh = InterleavePairsHigh;
+        var s = stackalloc Vector512<float>[24];   // Aᵀ·M, 4 x 6
+        var o = stackalloc Vector512<float>[4];
+        for (int lane = first; lane < Math.Min(first + count, valid); lane += 16)
+        {
+            int image = lane / layout.Lanes, inImage = lane % layout.Lanes, ty = inImage / slots, tx0 = inImage % slots;
+            for (int oc0 = 0; oc0 < oc; oc0++)
+            {
+                float* src = m + (long)oc0 * count + (lane - first);
+                var b = bias == null ? Vector512<float>.Zero : Vector512.Create(bias[oc0]);
+                float* plane = y + ((long)image * oc + oc0) * oh * ow;
+                for (int j = 0; j < 6; j++)
+                    OutputRows4(Vector512.Load(src + j * pointStride), Vector512.Load(src + (6 + j) * pointStride), Vector512.Load(src + (12 + j) * pointStride),
+                        Vector512.Load(src + (18 + j) * pointStride), Vector512.Load(src + (24 + j) * pointStride), Vector512.Load(src + (30 + j) * pointStride), s + j, 6);
+                for (int a = 0; a < 4; a++)   // output row 4·ty + a of each tile row
+                {
+                    OutputRows4(s[a * 6], s[a * 6 + 1], s[a * 6 + 2], s[a * 6 + 3], s[a * 6 + 4], s[a * 6 + 5], o, 1);
+                    // Interleave the four columns: q0 holds tiles 0..3 (4 columns each), q1 tiles 4..7, and so on.
+                    var p01l = Avx512F.PermuteVar16x32x2(o[0] + b, low, o[1] + b).AsDouble(); var p01h = Avx512F.PermuteVar16x32x2(o[0] + b, high, o[1] + b).AsDouble();
+                    var p23l = Avx512F.PermuteVar16x32x2(o[2] + b, low, o[3] + b).AsDouble(); var p23h = Avx512F.PermuteVar16x32x2(o[2] + b, high, o[3] + b).AsDouble();
+                    var q0 = Avx512F.PermuteVar8x64x2(p01l, pairsLow, p23l).AsSingle(); var q1 = Avx512F.PermuteVar8x64x2(p01l, pairsHigh, p23l).AsSingle();
+                    var q2 = Avx512F.PermuteVar8x64x2(p01h, pairsLow, p23h).AsSingle(); var q3 = Avx512F.PermuteVar8x64x2(p01h, pairsHigh, p23h).AsSingle();
+                    if (slots >= 16)
+                    {
+                        int row = 4 * ty + a;
+                        if (row >= oh) continue;
+                        float* dst = plane + (long)row * ow + 4 * tx0;
+                        int left = ow - 4 * tx0;
+                        StorePartial(dst, q0, left); StorePartial(dst + 16, q1, left - 16); StorePartial(dst + 32, q2, left - 32); StorePartial(dst + 48, q3, left - 48);
+                    }
+                    else if (slots == 8)
+                    {
+                        int row = 4 * ty + a;
+                        if (row < oh) { StorePartial(plane + (long)row * ow, q0, ow); StorePartial(plane + (long)row * ow + 16, q1, ow - 16); }
+                        row += 4;
+                        if (row < oh) { StorePartial(plane + (long)row * ow, q2, ow); StorePartial(plane + (long)row * ow + 16, q3, ow - 16); }
+                    }
+                    else
+                    {
+                        StoreRow(plane, 4 * ty + a, oh, ow, q0);
+                        StoreRow(plane, 4 * ty + 4 + a, oh, ow, q1);
+                        StoreRow(plane, 4 * ty + 8 + a, oh, ow, q2);
+                        StoreRow(plane, 4 * ty + 12 + a, oh, ow, q3);
                     }
                 }
             }
