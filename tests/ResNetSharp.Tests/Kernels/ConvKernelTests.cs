@@ -38,6 +38,7 @@ public class ConvKernelTests
         { 1, 4, 8, 7, 6, 2, 2, 0 },    // stride 2, 2x2: one tap per phase
         { 2, 32, 9, 7, 33, 3, 1, 1 },  // 32 channels and up: forward and dx by Winograd F(2x2,3x3) on AVX-512
         { 3, 40, 14, 14, 64, 3, 1, 1 },
+        { 2, 32, 12, 11, 20, 3, 1, 1 },  // forward and dx by F(4x4,3x3): more than 8 wide
     };
 
     private static float[] Random(int n, int seed)

@@ -40,9 +40,10 @@ public static unsafe class NchwConv
         var geometry = g;
         if (TakesWinograd(g))
         {
-            var u = Scratch(ref _winogradWeights, checked((int)NchwWinograd.WeightSize(g.OutChannels, g.InChannels)));
-            NchwWinograd.TransformWeights(w, g.OutChannels, g.InChannels, u.Pointer);
-            NchwWinograd.Forward(g, batch, x, u.Pointer, bias, y);
+            int tile = NchwWinograd.TileFor(g);
+            var u = Scratch(ref _winogradWeights, checked((int)NchwWinograd.WeightSize(g.OutChannels, g.InChannels, tile)));
+            NchwWinograd.TransformWeights(w, g.OutChannels, g.InChannels, u.Pointer, tile);
+            NchwWinograd.Forward(g, batch, x, u.Pointer, bias, y, tile);
             return;
         }
         if (g.Stride == 1)
@@ -417,14 +418,7 @@ public static unsafe class NchwConv
                 }
             }
         });
-        if (winogradDx)
-        {
-            // dx = the stride-1 padding-1 convolution of dy with the flipped, transposed weights (OC → IC channels).
-            var dxGeometry = new ConvGeometry(oc, g.OutHeight, g.OutWidth, g.InChannels, 3, 3, 1, 1);
-            var u = Scratch(ref _winogradWeights, checked((int)NchwWinograd.WeightSize(g.InChannels, oc)));
-            NchwWinograd.TransformWeights(w, oc, g.InChannels, u.Pointer, forInputGradient: true);
-            NchwWinograd.Forward(dxGeometry, batch, dy, u.Pointer, null, dx);
-        }
+        if (winogradDx) WinogradInputGradient(g, batch, w, dy, dx);
         if (transposedParts) AddTransposedParts(parts, groups, dw, oc, k, dwColumns);
         else
             for (int gi = 0; gi < groups; gi++)
@@ -432,15 +426,31 @@ public static unsafe class NchwConv
                 float* part = (float*)parts[gi];
                 for (int i = 0; i < oc * k; i++) dw[i] += part[i];
             }
-        if (dbias != null)
-            for (int n = 0; n < batch; n++)
-                for (int o = 0; o < oc; o++)
-                {
-                    float s = 0;
-                    float* row = dy + (long)n * g.OutImage + (long)o * p;
-                    for (int i = 0; i < p; i++) s += row[i];
-                    dbias[o] += s;
-                }
+        AddBiasGradient(g, batch, dy, dbias);
+    }
+
+    /// <summary>dx = the stride-1 padding-1 convolution of dy with the flipped, transposed weights (OC → IC channels), by Winograd.</summary>
+    private static void WinogradInputGradient(in ConvGeometry g, int batch, float* w, float* dy, float* dx)
+    {
+        var dxGeometry = new ConvGeometry(g.OutChannels, g.OutHeight, g.OutWidth, g.InChannels, 3, 3, 1, 1);
+        int tile = NchwWinograd.TileFor(dxGeometry);
+        var u = Scratch(ref _winogradWeights, checked((int)NchwWinograd.WeightSize(g.InChannels, g.OutChannels, tile)));
+        NchwWinograd.TransformWeights(w, g.OutChannels, g.InChannels, u.Pointer, tile, forInputGradient: true);
+        NchwWinograd.Forward(dxGeometry, batch, dy, u.Pointer, null, dx, tile);
+    }
+
+    // dbias[o] += Σ over the batch and the plane of dy[n, o] (skipped when dbias is null).
+    private static void AddBiasGradient(in ConvGeometry g, int batch, float* dy, float* dbias)
+    {
+        if (dbias == null) return;
+        for (int n = 0; n < batch; n++)
+            for (int o = 0; o < g.OutChannels; o++)
+            {
+                float s = 0;
+                float* row = dy + (long)n * g.OutImage + (long)o * g.OutPlane;
+                for (int i = 0; i < g.OutPlane; i++) s += row[i];
+                dbias[o] += s;
+            }
     }
 
     /// <summary>
