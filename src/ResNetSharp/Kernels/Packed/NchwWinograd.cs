@@ -69,30 +69,46 @@ public static unsafe class NchwWinograd
         long plane = (long)outChannels * inChannels;
         int rows = forInputGradient ? inChannels : outChannels, columns = forInputGradient ? outChannels : inChannels;
         nint wp = (nint)w, up = (nint)u;
-        WorkerPool.For(rows, row =>
+        // Blocks of 16 rows × 16 columns: a block's pairs are 16 runs of 16·9 contiguous weights (one per output
+        // channel, over 16 input channels) in either direction, so w is read in order; the taps are transposed into
+        // vectors over the block's columns (zero past the last).
+        WorkerPool.For((rows + 15) / 16, block =>
         {
-            // 16 columns at a time, their nine taps transposed into nine vectors (zero past the last column).
-            float* byTap = stackalloc float[9 * 16];
+            int r0 = block * 16, rowCount = Math.Min(16, rows - r0);
+            float* byTap = stackalloc float[16 * 9 * 16];   // [row in block][tap][column in block]
+            float* coef = stackalloc float[18];
+            for (int q = 0; q < gm.Length; q++) coef[q] = gm[q];
             var g = stackalloc Vector512<float>[6 * 3];
             for (int c0 = 0; c0 < columns; c0 += 16)
             {
                 int count = Math.Min(16, columns - c0);
-                if (count < 16) new Span<float>(byTap, 9 * 16).Clear();
-                for (int q = 0; q < count; q++)
+                if (count < 16 || rowCount < 16) new Span<float>(byTap, 16 * 9 * 16).Clear();
+                if (!forInputGradient)
+                    for (int q = 0; q < rowCount; q++)   // output channel r0 + q, input channels c0 + col
+                    {
+                        float* k = (float*)wp + ((long)(r0 + q) * inChannels + c0) * 9;
+                        for (int col = 0; col < count; col++)
+                            for (int t = 0; t < 9; t++) byTap[(q * 9 + t) * 16 + col] = k[col * 9 + t];
+                    }
+                else
+                    for (int col = 0; col < count; col++)   // output channel c0 + col, input channels r0 + q, taps reversed
+                    {
+                        float* k = (float*)wp + ((long)(c0 + col) * inChannels + r0) * 9;
+                        for (int q = 0; q < rowCount; q++)
+                            for (int t = 0; t < 9; t++) byTap[(q * 9 + t) * 16 + col] = k[q * 9 + 8 - t];
+                    }
+                for (int q = 0; q < rowCount; q++)
                 {
-                    int o = forInputGradient ? c0 + q : row, i = forInputGradient ? row : c0 + q;
-                    float* k = (float*)wp + ((long)o * inChannels + i) * 9;
-                    if (forInputGradient) for (int t = 0; t < 9; t++) byTap[t * 16 + q] = k[8 - t];
-                    else for (int t = 0; t < 9; t++) byTap[t * 16 + q] = k[t];
+                    float* kt = byTap + q * 9 * 16;
+                    for (int a = 0; a < window; a++)   // g (window x 3) = G·k
+                        for (int j = 0; j < 3; j++)
+                            g[a * 3 + j] = Vector512.Load(kt + j * 16) * coef[a * 3] + Vector512.Load(kt + (3 + j) * 16) * coef[a * 3 + 1]
+                                + Vector512.Load(kt + (6 + j) * 16) * coef[a * 3 + 2];
+                    float* dst = (float*)up + (long)(r0 + q) * columns + c0;
+                    for (int a = 0; a < window; a++)   // row a of g·Gᵀ
+                        for (int b = 0; b < window; b++)
+                            StorePartial(dst + (a * window + b) * plane, g[a * 3] * coef[b * 3] + g[a * 3 + 1] * coef[b * 3 + 1] + g[a * 3 + 2] * coef[b * 3 + 2], count);
                 }
-                for (int a = 0; a < window; a++)   // g (window x 3) = G·k
-                    for (int j = 0; j < 3; j++)
-                        g[a * 3 + j] = Vector512.Load(byTap + j * 16) * gm[a * 3] + Vector512.Load(byTap + (3 + j) * 16) * gm[a * 3 + 1]
-                            + Vector512.Load(byTap + (6 + j) * 16) * gm[a * 3 + 2];
-                float* dst = (float*)up + (long)row * columns + c0;
-                for (int a = 0; a < window; a++)   // row a of g·Gᵀ
-                    for (int b = 0; b < window; b++)
-                        StorePartial(dst + (a * window + b) * plane, g[a * 3] * gm[b * 3] + g[a * 3 + 1] * gm[b * 3 + 1] + g[a * 3 + 2] * gm[b * 3 + 2], count);
             }
         });
     }
