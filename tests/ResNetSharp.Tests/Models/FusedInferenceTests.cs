@@ -1,5 +1,3 @@
-using ResNetSharp.Kernels;
-using ResNetSharp.Kernels.Packed;
 using ResNetSharp.Models;
 using ResNetSharp.NN;
 using ResNetSharp.Tensors;

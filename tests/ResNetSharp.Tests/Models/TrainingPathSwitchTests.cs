@@ -26,66 +26,60 @@ public class TrainingPathSwitchTests
     [Fact]
     public void PackedTrainingPathMatchesThePlainOne()
     {
-        var x = new Tensor<float>(6, 2, 14, 10);
-        var rng = new Random(5);
-        for (int i = 0; i < x.Length; i++) x.Span[i] = (float)Init.StandardNormal(rng);
-        int[] targets = [0, 3, 9, 1, 1, 7];
-        (Tensor<float> Logits, double Loss, List<Tensor<float>> Grads) Step(bool packed)
-        {
-            ResNetSharp.Kernels.Conv2dKernel.UsePackedFloatPath = packed;
-            try
-            {
-                var model = ResNets.Create("resnet20", new ResNetOptions { InChannels = 2, Seed = 4 });
-                model.ComputeInputGradient = true;
-                var loss = new SoftmaxCrossEntropy<float>();
-                var logits = model.Forward(x).Clone();
-                double l = loss.Forward(logits, targets);
-                model.ZeroGrad();
-                model.Backward(loss.Backward());
-                return (logits, l, model.NamedParameters().Select(p => p.Parameter.Grad.Clone()).ToList());
-            }
-            finally { ResNetSharp.Kernels.Conv2dKernel.UsePackedFloatPath = true; }
-        }
-        var plain = Step(false);
-        var packed = Step(true);
-        Compare.Close(plain.Logits, packed.Logits, Compare.Forward, "logits");
-        Assert.Equal(plain.Loss, packed.Loss, 1e-4);
-        for (int i = 0; i < plain.Grads.Count; i++) Compare.Close(plain.Grads[i], packed.Grads[i], Compare.Gradient, $"gradient {i}");
+        var (x, targets) = Batch(6, 14, 10, seed: 5);
+        var plain = WithSwitch(on => Conv2dKernel.UsePackedFloatPath = on, false, () => ResNet20Step(x, targets, seed: 4));
+        var packed = ResNet20Step(x, targets, seed: 4);
+        AssertSameStep(plain, packed);
     }
 
     /// <summary>
-    /// A training step of resnet20 with the 32- and 64-channel stages' forward and dx on Winograd F(2x2,3x3) (AVX-512)
-    /// against the direct convolutions: logits, loss and every parameter gradient.
+    /// A training step of resnet20 with forward and dx by Winograd (AVX-512; 20x18 and 10x9 images take F(4x4,3x3),
+    /// 5x5 ones F(2x2,3x3)) against the direct convolutions: logits, loss and every parameter gradient.
     /// </summary>
     [Fact]
     public void WinogradTrainingStepMatchesTheDirectOne()
     {
-        var x = new Tensor<float>(5, 2, 20, 18);
-        var rng = new Random(15);
-        for (int i = 0; i < x.Length; i++) x.Span[i] = (float)Init.StandardNormal(rng);
-        int[] targets = [2, 3, 9, 0, 7];
-        (Tensor<float> Logits, double Loss, List<Tensor<float>> Grads) Step(bool winograd)
-        {
-            NchwConv.UseWinograd = winograd;
-            try
-            {
-                var model = ResNets.Create("resnet20", new ResNetOptions { InChannels = 2, Seed = 6 });
-                model.ComputeInputGradient = true;
-                var loss = new SoftmaxCrossEntropy<float>();
-                var logits = model.Forward(x).Clone();
-                double l = loss.Forward(logits, targets);
-                model.ZeroGrad();
-                model.Backward(loss.Backward());
-                return (logits, l, model.NamedParameters().Select(p => p.Parameter.Grad.Clone()).ToList());
-            }
-            finally { NchwConv.UseWinograd = true; }
-        }
-        var direct = Step(false);
-        var winograd = Step(true);
-        Compare.Close(direct.Logits, winograd.Logits, Compare.Forward, "logits");
-        Assert.Equal(direct.Loss, winograd.Loss, 1e-4);
-        for (int i = 0; i < direct.Grads.Count; i++) Compare.Close(direct.Grads[i], winograd.Grads[i], Compare.Gradient, $"gradient {i}");
-        if (NchwWinograd.Supports(new ConvGeometry(32, 10, 9, 32, 3, 3, 1, 1)))
+        var (x, targets) = Batch(5, 20, 18, seed: 15);
+        var direct = WithSwitch(on => NchwConv.UseWinograd = on, false, () => ResNet20Step(x, targets, seed: 6));
+        var winograd = ResNet20Step(x, targets, seed: 6);
+        AssertSameStep(direct, winograd);
+        if (NchwWinograd.Supports(new ConvGeometry(16, 20, 18, 16, 3, 3, 1, 1)))
             Assert.False(direct.Logits.Span.SequenceEqual(winograd.Logits.Span), "Winograd did not run: the logits are bit-identical");
+    }
+
+    private static (Tensor<float> X, int[] Targets) Batch(int n, int h, int w, int seed)
+    {
+        var x = new Tensor<float>(n, 2, h, w);
+        var rng = new Random(seed);
+        for (int i = 0; i < x.Length; i++) x.Span[i] = (float)Init.StandardNormal(rng);
+        return (x, Enumerable.Range(0, n).Select(i => (i * 7 + seed) % 10).ToArray());
+    }
+
+    // Runs body with a switch set to value, and sets it back on afterwards (its default).
+    private static TResult WithSwitch<TResult>(Action<bool> set, bool value, Func<TResult> body)
+    {
+        set(value);
+        try { return body(); }
+        finally { set(true); }
+    }
+
+    private static (Tensor<float> Logits, double Loss, List<Tensor<float>> Grads) ResNet20Step(Tensor<float> x, int[] targets, int seed)
+    {
+        var model = ResNets.Create("resnet20", new ResNetOptions { InChannels = 2, Seed = seed });
+        model.ComputeInputGradient = true;
+        var loss = new SoftmaxCrossEntropy<float>();
+        var logits = model.Forward(x).Clone();
+        double l = loss.Forward(logits, targets);
+        model.ZeroGrad();
+        model.Backward(loss.Backward());
+        return (logits, l, model.NamedParameters().Select(p => p.Parameter.Grad.Clone()).ToList());
+    }
+
+    private static void AssertSameStep((Tensor<float> Logits, double Loss, List<Tensor<float>> Grads) expected,
+        (Tensor<float> Logits, double Loss, List<Tensor<float>> Grads) actual)
+    {
+        Compare.Close(expected.Logits, actual.Logits, Compare.Forward, "logits");
+        Assert.Equal(expected.Loss, actual.Loss, 1e-4);
+        for (int i = 0; i < expected.Grads.Count; i++) Compare.Close(expected.Grads[i], actual.Grads[i], Compare.Gradient, $"gradient {i}");
     }
 }
