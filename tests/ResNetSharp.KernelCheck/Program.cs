@@ -94,6 +94,19 @@ foreach (int n in new[] { 1, 7, 15, 16, 17, 1000, 70_001 })
     Close($"add n{n}", a.Zip(b, (p, q) => p + q).ToArray(), yv, 0);
 }
 
+// The float 3x3/2 max pool (its vectorised row split) against the generic loop run in double: values and argmax.
+foreach (var (h, w) in new[] { (1, 1), (7, 7), (6, 21), (9, 40), (33, 47), (5, 53) })
+{
+    int planes = 3, oh = (h - 1) / 2 + 1, ow = (w - 1) / 2 + 1;
+    var x = R(planes * h * w);
+    var y = new float[planes * oh * ow]; var arg = new int[y.Length];
+    var yd = new double[y.Length]; var argd = new int[y.Length];
+    PoolKernels.MaxPoolForward<float>(planes, h, w, 3, 2, 1, x, y, arg);
+    PoolKernels.MaxPoolForward<double>(planes, h, w, 3, 2, 1, x.Select(v => (double)v).ToArray(), yd, argd);
+    Close($"max pool {h}x{w}", yd.Select(v => (float)v).ToArray(), y, 0);
+    if (!arg.SequenceEqual(argd)) failures.Add($"max pool {h}x{w}: argmax differs from the double loop");
+}
+
 // Whole models: the fused evaluation path against the layered one.
 foreach (var (arch, c, size) in new[] { ("resnet18", 3, 40), ("resnet50", 3, 33), ("resnet20", 1, 28) })
 {

@@ -1,5 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace ResNetSharp.Kernels;
 
@@ -75,8 +77,9 @@ public static class PoolKernels
             int* arg = (int*)as_ + (long)p * oh * ow;
             int half = ow + 1;
             // even[j] = row[2j], odd[j + 1] = row[2j + 1] (odd[0] is the left padding); −∞ past the row's end.
-            float* even = stackalloc float[half + Vector<float>.Count];
-            float* odd = stackalloc float[half + Vector<float>.Count];
+            // (The AVX-512 split writes whole vectors: room for two more.)
+            float* even = stackalloc float[half + Vector<float>.Count + 32];
+            float* odd = stackalloc float[half + Vector<float>.Count + 33];
             float* best = stackalloc float[ow + Vector<float>.Count];
             int* bestIndex = stackalloc int[ow + Vector<float>.Count];
             int L = Vector<float>.Count;
@@ -92,11 +95,14 @@ public static class PoolKernels
                     if ((uint)iy >= (uint)h) continue;
                     float* row = src + (long)iy * w;
                     odd[0] = float.NegativeInfinity;
-                    for (int j = 0; j < half + L - 1; j++)
-                    {
-                        even[j] = 2 * j < w ? row[2 * j] : float.NegativeInfinity;
-                        odd[j + 1] = 2 * j + 1 < w ? row[2 * j + 1] : float.NegativeInfinity;
-                    }
+                    if (Avx512F.IsSupported)
+                        SplitEvenOdd(row, w, half + L - 1, even, odd + 1);
+                    else
+                        for (int j = 0; j < half + L - 1; j++)
+                        {
+                            even[j] = 2 * j < w ? row[2 * j] : float.NegativeInfinity;
+                            odd[j + 1] = 2 * j + 1 < w ? row[2 * j + 1] : float.NegativeInfinity;
+                        }
                     // Candidates in window order (kx = 0, 1, 2): input columns 2j − 1, 2j, 2j + 1.
                     for (int kx = 0; kx < 3; kx++)
                     {
@@ -115,13 +121,32 @@ public static class PoolKernels
                         }
                     }
                 }
-                for (int j = 0; j < ow; j++)
-                {
-                    dst[oy * ow + j] = best[j];
-                    arg[oy * ow + j] = bestIndex[j];
-                }
+                Buffer.MemoryCopy(best, dst + (long)oy * ow, ow * sizeof(float), ow * sizeof(float));
+                Buffer.MemoryCopy(bestIndex, arg + (long)oy * ow, ow * sizeof(int), ow * sizeof(int));
             }
         });
+    }
+
+    private static readonly Vector512<int> Evens = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    private static readonly Vector512<int> Odds = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+
+    /// <summary>
+    /// even[j] = row[2j] and odd[j] = row[2j + 1] for j &lt; count (−∞ past the row's width), 16 at a time: two masked
+    /// 16-float reads and two two-source permutes. Writes whole vectors, up to 15 entries past count.
+    /// </summary>
+    private static unsafe void SplitEvenOdd(float* row, int width, int count, float* even, float* odd)
+    {
+        var negativeInfinity = Vector512.Create(float.NegativeInfinity);
+        var lanes = Vector512<int>.Indices;
+        for (int j = 0; j < count; j += 16)
+        {
+            var inLow = Vector512.LessThan(lanes + Vector512.Create(2 * j), Vector512.Create(width)).AsSingle();
+            var inHigh = Vector512.LessThan(lanes + Vector512.Create(2 * j + 16), Vector512.Create(width)).AsSingle();
+            var low = Avx512F.MaskLoad(row + 2 * j, inLow, negativeInfinity);
+            var high = Avx512F.MaskLoad(row + 2 * j + 16, inHigh, negativeInfinity);
+            Avx512F.PermuteVar16x32x2(low, Evens, high).Store(even + j);
+            Avx512F.PermuteVar16x32x2(low, Odds, high).Store(odd + j);
+        }
     }
 
     private static readonly Vector<int> IndexRamp = CreateRamp();
