@@ -44,17 +44,19 @@ internal static unsafe class Conv3x3WeightGradient
             {
                 // An odd last channel pairs with itself; the copy's sums are dropped.
                 int second = c + 1 < ic ? plane : 0;
-                Two16(xPad + (long)c * plane, second, wp, xImage, dyT, dyImage, wide, images, dwT + (long)c * 9 * 16, c + 1 < ic);
+                Two16(xPad + (long)c * plane, second, wp, g.OutWidth, xImage, dyT, dyImage, wide, images, dwT + (long)c * 9 * 16, c + 1 < ic);
             }
         else
             for (int c = 0; c < ic; c++)
                 for (int half = 0; half < ocPad; half += 32)
-                    One32(xPad + (long)c * plane, wp, xImage, dyT + half, dyImage, ocPad, wide, images, dwT + (long)c * 9 * ocPad + half);
+                    One32(xPad + (long)c * plane, wp, g.OutWidth, xImage, dyT + half, dyImage, ocPad, wide, images, dwT + (long)c * 9 * ocPad + half);
     }
 
-    // Channels c and c + 1 (at x and x + second), 16 output channels: 18 accumulators a{channel}{tap}.
+    // Channels c and c + 1 (at x and x + second), 16 output channels: 18 accumulators a{channel}{tap}. Each wide row
+    // of wp pixels runs over its first ow only: the rest are junk columns, whose gradients are zero (a 7x7 image
+    // has 2 of every 9).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Two16(float* x, int second, int wp, long xImage, float* dyT, long dyImage, int wide, int images, float* dwT, bool both)
+    private static void Two16(float* x, int second, int wp, int ow, long xImage, float* dyT, long dyImage, int wide, int images, float* dwT, bool both)
     {
         var z = Vector512<float>.Zero;
         Vector512<float> a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z, a8 = z;
@@ -63,28 +65,31 @@ internal static unsafe class Conv3x3WeightGradient
         {
             float* r0 = x + t * xImage, r1 = r0 + wp, r2 = r1 + wp;
             float* s0 = r0 + second, s1 = s0 + wp, s2 = s1 + wp;
-            float* d = dyT + t * dyImage;
-            for (int q = 0; q < wide; q++, d += 16)
+            for (int row = 0; row < wide; row += wp)
             {
-                var v = Vector512.Load(d);
-                a0 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[q]), v, a0);
-                a1 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[q + 1]), v, a1);
-                a2 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[q + 2]), v, a2);
-                a3 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[q]), v, a3);
-                a4 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[q + 1]), v, a4);
-                a5 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[q + 2]), v, a5);
-                a6 = Vector512.FusedMultiplyAdd(Vector512.Create(r2[q]), v, a6);
-                a7 = Vector512.FusedMultiplyAdd(Vector512.Create(r2[q + 1]), v, a7);
-                a8 = Vector512.FusedMultiplyAdd(Vector512.Create(r2[q + 2]), v, a8);
-                b0 = Vector512.FusedMultiplyAdd(Vector512.Create(s0[q]), v, b0);
-                b1 = Vector512.FusedMultiplyAdd(Vector512.Create(s0[q + 1]), v, b1);
-                b2 = Vector512.FusedMultiplyAdd(Vector512.Create(s0[q + 2]), v, b2);
-                b3 = Vector512.FusedMultiplyAdd(Vector512.Create(s1[q]), v, b3);
-                b4 = Vector512.FusedMultiplyAdd(Vector512.Create(s1[q + 1]), v, b4);
-                b5 = Vector512.FusedMultiplyAdd(Vector512.Create(s1[q + 2]), v, b5);
-                b6 = Vector512.FusedMultiplyAdd(Vector512.Create(s2[q]), v, b6);
-                b7 = Vector512.FusedMultiplyAdd(Vector512.Create(s2[q + 1]), v, b7);
-                b8 = Vector512.FusedMultiplyAdd(Vector512.Create(s2[q + 2]), v, b8);
+                float* d = dyT + t * dyImage + (long)row * 16;
+                for (int q = row; q < row + ow; q++, d += 16)
+                {
+                    var v = Vector512.Load(d);
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[q]), v, a0);
+                    a1 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[q + 1]), v, a1);
+                    a2 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[q + 2]), v, a2);
+                    a3 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[q]), v, a3);
+                    a4 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[q + 1]), v, a4);
+                    a5 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[q + 2]), v, a5);
+                    a6 = Vector512.FusedMultiplyAdd(Vector512.Create(r2[q]), v, a6);
+                    a7 = Vector512.FusedMultiplyAdd(Vector512.Create(r2[q + 1]), v, a7);
+                    a8 = Vector512.FusedMultiplyAdd(Vector512.Create(r2[q + 2]), v, a8);
+                    b0 = Vector512.FusedMultiplyAdd(Vector512.Create(s0[q]), v, b0);
+                    b1 = Vector512.FusedMultiplyAdd(Vector512.Create(s0[q + 1]), v, b1);
+                    b2 = Vector512.FusedMultiplyAdd(Vector512.Create(s0[q + 2]), v, b2);
+                    b3 = Vector512.FusedMultiplyAdd(Vector512.Create(s1[q]), v, b3);
+                    b4 = Vector512.FusedMultiplyAdd(Vector512.Create(s1[q + 1]), v, b4);
+                    b5 = Vector512.FusedMultiplyAdd(Vector512.Create(s1[q + 2]), v, b5);
+                    b6 = Vector512.FusedMultiplyAdd(Vector512.Create(s2[q]), v, b6);
+                    b7 = Vector512.FusedMultiplyAdd(Vector512.Create(s2[q + 1]), v, b7);
+                    b8 = Vector512.FusedMultiplyAdd(Vector512.Create(s2[q + 2]), v, b8);
+                }
             }
         }
         AddTo(dwT, a0); AddTo(dwT + 16, a1); AddTo(dwT + 32, a2); AddTo(dwT + 48, a3); AddTo(dwT + 64, a4);
@@ -96,8 +101,9 @@ internal static unsafe class Conv3x3WeightGradient
     }
 
     // One channel, 32 output channels (of rows of `stride`): 18 accumulators a{tap} (lanes 0–15) and b{tap} (16–31).
+    // Junk columns skipped as in Two16.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void One32(float* x, int wp, long xImage, float* dyT, long dyImage, int stride, int wide, int images, float* dwT)
+    private static void One32(float* x, int wp, int ow, long xImage, float* dyT, long dyImage, int stride, int wide, int images, float* dwT)
     {
         var z = Vector512<float>.Zero;
         Vector512<float> a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z, a8 = z;
@@ -105,20 +111,23 @@ internal static unsafe class Conv3x3WeightGradient
         for (int t = 0; t < images; t++)
         {
             float* r0 = x + t * xImage, r1 = r0 + wp, r2 = r1 + wp;
-            float* d = dyT + t * dyImage;
-            for (int q = 0; q < wide; q++, d += stride)
+            for (int row = 0; row < wide; row += wp)
             {
-                var v = Vector512.Load(d);
-                var u = Vector512.Load(d + 16);
-                var s = Vector512.Create(r0[q]); a0 = Vector512.FusedMultiplyAdd(s, v, a0); b0 = Vector512.FusedMultiplyAdd(s, u, b0);
-                s = Vector512.Create(r0[q + 1]); a1 = Vector512.FusedMultiplyAdd(s, v, a1); b1 = Vector512.FusedMultiplyAdd(s, u, b1);
-                s = Vector512.Create(r0[q + 2]); a2 = Vector512.FusedMultiplyAdd(s, v, a2); b2 = Vector512.FusedMultiplyAdd(s, u, b2);
-                s = Vector512.Create(r1[q]); a3 = Vector512.FusedMultiplyAdd(s, v, a3); b3 = Vector512.FusedMultiplyAdd(s, u, b3);
-                s = Vector512.Create(r1[q + 1]); a4 = Vector512.FusedMultiplyAdd(s, v, a4); b4 = Vector512.FusedMultiplyAdd(s, u, b4);
-                s = Vector512.Create(r1[q + 2]); a5 = Vector512.FusedMultiplyAdd(s, v, a5); b5 = Vector512.FusedMultiplyAdd(s, u, b5);
-                s = Vector512.Create(r2[q]); a6 = Vector512.FusedMultiplyAdd(s, v, a6); b6 = Vector512.FusedMultiplyAdd(s, u, b6);
-                s = Vector512.Create(r2[q + 1]); a7 = Vector512.FusedMultiplyAdd(s, v, a7); b7 = Vector512.FusedMultiplyAdd(s, u, b7);
-                s = Vector512.Create(r2[q + 2]); a8 = Vector512.FusedMultiplyAdd(s, v, a8); b8 = Vector512.FusedMultiplyAdd(s, u, b8);
+                float* d = dyT + t * dyImage + (long)row * stride;
+                for (int q = row; q < row + ow; q++, d += stride)
+                {
+                    var v = Vector512.Load(d);
+                    var u = Vector512.Load(d + 16);
+                    var s = Vector512.Create(r0[q]); a0 = Vector512.FusedMultiplyAdd(s, v, a0); b0 = Vector512.FusedMultiplyAdd(s, u, b0);
+                    s = Vector512.Create(r0[q + 1]); a1 = Vector512.FusedMultiplyAdd(s, v, a1); b1 = Vector512.FusedMultiplyAdd(s, u, b1);
+                    s = Vector512.Create(r0[q + 2]); a2 = Vector512.FusedMultiplyAdd(s, v, a2); b2 = Vector512.FusedMultiplyAdd(s, u, b2);
+                    s = Vector512.Create(r1[q]); a3 = Vector512.FusedMultiplyAdd(s, v, a3); b3 = Vector512.FusedMultiplyAdd(s, u, b3);
+                    s = Vector512.Create(r1[q + 1]); a4 = Vector512.FusedMultiplyAdd(s, v, a4); b4 = Vector512.FusedMultiplyAdd(s, u, b4);
+                    s = Vector512.Create(r1[q + 2]); a5 = Vector512.FusedMultiplyAdd(s, v, a5); b5 = Vector512.FusedMultiplyAdd(s, u, b5);
+                    s = Vector512.Create(r2[q]); a6 = Vector512.FusedMultiplyAdd(s, v, a6); b6 = Vector512.FusedMultiplyAdd(s, u, b6);
+                    s = Vector512.Create(r2[q + 1]); a7 = Vector512.FusedMultiplyAdd(s, v, a7); b7 = Vector512.FusedMultiplyAdd(s, u, b7);
+                    s = Vector512.Create(r2[q + 2]); a8 = Vector512.FusedMultiplyAdd(s, v, a8); b8 = Vector512.FusedMultiplyAdd(s, u, b8);
+                }
             }
         }
         int rs = stride;
