@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using ResNetSharp.Runtime;
 
@@ -109,18 +110,31 @@ public static unsafe class BatchNormKernel
                     var sv = MemoryMarshal.Cast<T, Vector<T>>(src);
                     var dv = MemoryMarshal.Cast<T, Vector<T>>(dst);
                     Vector<T> va = new(a), vb = new(b);
-                    if (relu) for (int v = 0; v < sv.Length; v++) dv[v] = Vector.Max(sv[v] * va + vb, Vector<T>.Zero);
-                    else for (int v = 0; v < sv.Length; v++) dv[v] = sv[v] * va + vb;
+                    if (relu) for (int v = 0; v < sv.Length; v++) dv[v] = Vector.Max(Normalise(sv[v], va, vb), Vector<T>.Zero);
+                    else for (int v = 0; v < sv.Length; v++) dv[v] = Normalise(sv[v], va, vb);
                     i = sv.Length * Vector<T>.Count;
                 }
                 for (; i < plane; i++)
                 {
-                    T v = src[i] * a + b;
+                    T v = Normalise(src[i], a, b);
                     dst[i] = relu && !(v > T.Zero) ? T.Zero : v;
                 }
             });
         }
     }
+
+    // x·scale + shift: the one expression of the normalisation, so that the fused ReLU's backward, which recomputes it
+    // for its mask, rounds exactly as the forward pass did (and zeroes the same elements).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<T> Normalise<T>(Vector<T> x, Vector<T> scale, Vector<T> shift) where T : unmanaged, IFloatingPointIeee754<T> => x * scale + shift;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static T Normalise<T>(T x, T scale, T shift) where T : unmanaged, IFloatingPointIeee754<T> => x * scale + shift;
+
+    // dy where the fused ReLU passed its input (normalised x positive), else 0.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<T> ReluMasked<T>(Vector<T> dy, Vector<T> x, Vector<T> scale, Vector<T> shift) where T : unmanaged, IFloatingPointIeee754<T> =>
+        Vector.ConditionalSelect(Vector.GreaterThan(Normalise(x, scale, shift), Vector<T>.Zero), dy, Vector<T>.Zero);
 
     /// <summary>
     /// Runs body(plane index) for every plane, several small planes per worker task (at least
@@ -200,7 +214,7 @@ public static unsafe class BatchNormKernel
             Vector<T> acc = Vector<T>.Zero, accX = Vector<T>.Zero, vm = new(mu), va = new(ra), vb = new(rb);
             for (int v = 0; v < dv.Length; v++)
             {
-                var d = masked ? Vector.ConditionalSelect(Vector.GreaterThan(xv[v] * va + vb, Vector<T>.Zero), dv[v], Vector<T>.Zero) : dv[v];
+                var d = masked ? ReluMasked(dv[v], xv[v], va, vb) : dv[v];
                 acc += d; accX += d * (xv[v] - vm);
             }
             s = Vector.Sum(acc); sx = Vector.Sum(accX);
@@ -208,7 +222,7 @@ public static unsafe class BatchNormKernel
         }
         for (; i < dy.Length; i++)
         {
-            T d = masked && !(x[i] * ra + rb > T.Zero) ? T.Zero : dy[i];
+            T d = masked && !(Normalise(x[i], ra, rb) > T.Zero) ? T.Zero : dy[i];
             s += d; sx += d * (x[i] - mu);
         }
         return (s, sx);
@@ -226,14 +240,14 @@ public static unsafe class BatchNormKernel
             Vector<T> va = new(a), vb = new(b), vk = new(k), vm = new(mu), vra = new(ra), vrb = new(rb);
             for (int v = 0; v < dv.Length; v++)
             {
-                var d = masked ? Vector.ConditionalSelect(Vector.GreaterThan(xv[v] * vra + vrb, Vector<T>.Zero), dv[v], Vector<T>.Zero) : dv[v];
+                var d = masked ? ReluMasked(dv[v], xv[v], vra, vrb) : dv[v];
                 ov[v] = va * d + vb * (xv[v] - vm) + vk;
             }
             i = dv.Length * Vector<T>.Count;
         }
         for (; i < dy.Length; i++)
         {
-            T d = masked && !(x[i] * ra + rb > T.Zero) ? T.Zero : dy[i];
+            T d = masked && !(Normalise(x[i], ra, rb) > T.Zero) ? T.Zero : dy[i];
             dx[i] = a * d + b * (x[i] - mu) + k;
         }
     }

@@ -118,20 +118,17 @@ public static unsafe class NchwWinograd
     {
         public Layout(in ConvGeometry g, int tile)
         {
-            Tile = tile;
-            TileRows = (g.OutHeight + tile - 1) / tile;
-            int tileCols = (g.OutWidth + tile - 1) / tile;
+            int tileRows = (g.OutHeight + tile - 1) / tile, tileCols = (g.OutWidth + tile - 1) / tile;
             Slots = tileCols <= 4 ? 4 : tileCols <= 8 ? 8 : (tileCols + 15) / 16 * 16;
-            RowsPerGroup = Slots >= 16 ? 1 : 16 / Slots;
-            int paddedRows = (TileRows + RowsPerGroup - 1) / RowsPerGroup * RowsPerGroup;
-            Lanes = paddedRows * Slots;
+            int rowsPerGroup = Slots >= 16 ? 1 : 16 / Slots;   // tile rows in one 16-lane group
+            Lanes = (tileRows + rowsPerGroup - 1) / rowsPerGroup * rowsPerGroup * Slots;
         }
 
-        public int Tile { get; }
-        public int TileRows { get; }
         /// <summary>Slots per tile row: 4, 8 or a multiple of 16.</summary>
         public int Slots { get; }
-        public int RowsPerGroup { get; }
+
+        /// <summary>The image, tile row and first tile column of the 16-lane group starting at a lane of a block.</summary>
+        public (int Image, int TileRow, int FirstTile) Locate(int lane) => (lane / Lanes, lane % Lanes / Slots, lane % Lanes % Slots);
         /// <summary>Slots per image, a multiple of 16.</summary>
         public int Lanes { get; }
     }
@@ -161,16 +158,14 @@ public static unsafe class NchwWinograd
             int chunk = Math.Min(chunkLanes, total);
             var v = Scratch(ref _transformed, (long)points * ic * chunk);
             var m = Scratch(ref _products, (long)points * oc * chunk);
-            float[] zeros = new float[ic + 16];
             fixed (int* offsets = rowOffsets)
-            fixed (float* z = zeros)
                 for (int c0 = 0; c0 < total; c0 += chunk)
                 {
                     int n = Math.Min(chunk, total - c0);
                     if (tile == 2) InputTransform(geometry, layout, (float*)xp + (long)n0 * geometry.InImage, c0, n, lanes, v.Pointer);
                     else InputTransform4(geometry, layout, (float*)xp + (long)n0 * geometry.InImage, c0, n, lanes, v.Pointer);
                     for (int p = 0; p < points; p++)
-                        PackedGemm.RunSerial(new PanelMatrix(v.Pointer + (long)p * ic * n, null, n, 1, ic), (float*)up + (long)p * oc * ic, offsets, z,
+                        PackedGemm.RunSerial(new PanelMatrix(v.Pointer + (long)p * ic * n, null, n, 1, ic), (float*)up + (long)p * oc * ic, offsets,
                             oc, m.Pointer + (long)p * oc * n, n);
                     if (tile == 2) OutputTransform(geometry, layout, m.Pointer, c0, n, lanes, (float*)bp, (float*)yp + (long)n0 * geometry.OutImage);
                     else OutputTransform4(geometry, layout, m.Pointer, c0, n, lanes, (float*)bp, (float*)yp + (long)n0 * geometry.OutImage);
@@ -202,11 +197,10 @@ public static unsafe class NchwWinograd
             float* column = v + (long)(local / 64) * ic * 64 + local % 64;   // + p·pointStride + c·64
             if (lane >= valid)
             {
-                for (int p = 0; p < 16; p++)
-                    for (int c = 0; c < ic; c++) Vector512<float>.Zero.Store(column + p * pointStride + c * 64);
+                ClearLanes(column, 16, ic, pointStride);
                 continue;
             }
-            int image = lane / layout.Lanes, inImage = lane % layout.Lanes, ty = inImage / slots, tx0 = inImage % slots;
+            var (image, ty, tx0) = layout.Locate(lane);
             // Input column of lane 0 of the lo reads (tile column 2·tx − 1, the padding on the left) and the masks of
             // the four reads (lo, hi, each at +0 and +2): lanes inside [0, w).
             int col = slots >= 16 ? 2 * tx0 - 1 : -1;
@@ -262,6 +256,13 @@ public static unsafe class NchwWinograd
         }
     }
 
+    // Zeros for a group of lanes past the block's last image, in every point and channel (panel layout).
+    private static void ClearLanes(float* column, int points, int ic, long pointStride)
+    {
+        for (int p = 0; p < points; p++)
+            for (int c = 0; c < ic; c++) Vector512<float>.Zero.Store(column + p * pointStride + c * 64);
+    }
+
     /// <summary>Lanes j with 0 ≤ first + j &lt; width, as an all-bits float mask.</summary>
     private static Vector512<float> ColumnMask(int first, int width)
     {
@@ -286,7 +287,7 @@ public static unsafe class NchwWinograd
         Vector512<int> low = InterleaveLow, high = InterleaveHigh;
         for (int lane = first; lane < Math.Min(first + count, valid); lane += 16)
         {
-            int image = lane / layout.Lanes, inImage = lane % layout.Lanes, ty = inImage / slots, tx0 = inImage % slots;
+            var (image, ty, tx0) = layout.Locate(lane);
             for (int o = 0; o < oc; o++)
             {
                 float* src = m + (long)o * count + (lane - first);
@@ -356,11 +357,10 @@ public static unsafe class NchwWinograd
             float* column = v + (long)(local / 64) * ic * 64 + local % 64;   // + p·pointStride + c·64
             if (lane >= valid)
             {
-                for (int p = 0; p < points; p++)
-                    for (int c = 0; c < ic; c++) Vector512<float>.Zero.Store(column + p * pointStride + c * 64);
+                ClearLanes(column, points, ic, pointStride);
                 continue;
             }
-            int image = lane / layout.Lanes, inImage = lane % layout.Lanes, ty = inImage / slots, tx0 = inImage % slots;
+            var (image, ty, tx0) = layout.Locate(lane);
             int col = slots >= 16 ? 4 * tx0 - 1 : -1, tileRows = slots >= 16 ? 1 : 16 / slots;
             // Read k (0..3) comes from tile row k / (4 / tileRows)... as: one row (16 slots), two rows (8) or four (4).
             for (int k = 0; k < 4; k++)
@@ -441,7 +441,7 @@ public static unsafe class NchwWinograd
         var o = stackalloc Vector512<float>[4];
         for (int lane = first; lane < Math.Min(first + count, valid); lane += 16)
         {
-            int image = lane / layout.Lanes, inImage = lane % layout.Lanes, ty = inImage / slots, tx0 = inImage % slots;
+            var (image, ty, tx0) = layout.Locate(lane);
             for (int oc0 = 0; oc0 < oc; oc0++)
             {
                 float* src = m + (long)oc0 * count + (lane - first);

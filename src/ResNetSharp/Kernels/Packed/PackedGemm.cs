@@ -153,12 +153,13 @@ public static unsafe class PackedGemm
 
     /// <summary>
     /// The product on the calling thread alone, all rows and panels, no bias: for callers that already run one task
-    /// per thread (Winograd's 16 products per chunk). offsets: one entry per row; zeros: IC readable zeros.
+    /// per thread (Winograd's products per chunk). offsets: one entry per row.
     /// </summary>
-    internal static void RunSerial(PanelMatrix w, float* x, int* offsets, float* zeros, int rows, float* c, int ldc)
+    internal static void RunSerial(PanelMatrix w, float* x, int* offsets, int rows, float* c, int ldc)
     {
-        for (int panel = 0; panel < w.Panels; panel++)
-            RunBlock(w, x, zeros, offsets, 0, rows, panel, c, ldc, null, 0, relu: false, accumulate: false);
+        fixed (float* zeros = ZeroRow(w.InChannels))
+            for (int panel = 0; panel < w.Panels; panel++)
+                RunBlock(w, x, zeros, offsets, 0, rows, panel, c, ldc, null, 0, relu: false, accumulate: false);
     }
 
     private static void RunBlock(PanelMatrix w, float* x, float* zeros, int* offsets, int r0, int r1, int panel,

@@ -78,29 +78,22 @@ public static unsafe class Winograd
             16 => 2,
             _ => throw new ArgumentException($"{u.Length} transformed weight matrices: Winograd takes 36 (F(4x4,3x3)) or 16 (F(2x2,3x3))"),
         };
-        int tiles = TileCount(g, batch, tile), ic = g.InChannels, oc = g.OutChannels;
-        if (tile == 4) Transforms<F4>(g, batch, x, v, m, y, bias, residual, relu, input: true);
-        else Transforms<F2>(g, batch, x, v, m, y, bias, residual, relu, input: true);
-        PackedGemm.RunBatched(u.Select(w => w.AsPanels()).ToArray(), v, (long)tiles * ic, rowOffsets, tiles, m, (long)tiles * oc, oc);
-        if (tile == 4) Transforms<F4>(g, batch, x, v, m, y, bias, residual, relu, input: false);
-        else Transforms<F2>(g, batch, x, v, m, y, bias, residual, relu, input: false);
+        if (tile == 4) Run<F4>(g, batch, tile, u, bias, rowOffsets, x, y, residual, relu, v, m);
+        else Run<F2>(g, batch, tile, u, bias, rowOffsets, x, y, residual, relu, v, m);
     }
 
-    private static void Transforms<TF>(in ConvGeometry g, int batch, float* x, float* v, float* m, float* y, float* bias, float* residual, bool relu, bool input)
-        where TF : ITileTransform
+    // Input transform, the batched products, output transform, for one tile size at this machine's vector width.
+    private static void Run<TF>(in ConvGeometry g, int batch, int tile, PackedWeights[] u, float* bias, int[] rowOffsets,
+        float* x, float* y, float* residual, bool relu, float* v, float* m) where TF : ITileTransform
     {
-        if (input)
-        {
-            if (PackedGemm.NR == 64) InputTransform<TF, Ops512, Vector512<float>>(g, batch, x, v);
-            else if (PackedGemm.NR == 16) InputTransform<TF, Ops256, Vector256<float>>(g, batch, x, v);
-            else InputTransform<TF, Ops128, Vector128<float>>(g, batch, x, v);
-        }
-        else
-        {
-            if (PackedGemm.NR == 64) OutputTransform<TF, Ops512, Vector512<float>>(g, batch, m, bias, residual, relu, y);
-            else if (PackedGemm.NR == 16) OutputTransform<TF, Ops256, Vector256<float>>(g, batch, m, bias, residual, relu, y);
-            else OutputTransform<TF, Ops128, Vector128<float>>(g, batch, m, bias, residual, relu, y);
-        }
+        int tiles = TileCount(g, batch, tile), ic = g.InChannels, oc = g.OutChannels;
+        if (PackedGemm.NR == 64) InputTransform<TF, Ops512, Vector512<float>>(g, batch, x, v);
+        else if (PackedGemm.NR == 16) InputTransform<TF, Ops256, Vector256<float>>(g, batch, x, v);
+        else InputTransform<TF, Ops128, Vector128<float>>(g, batch, x, v);
+        PackedGemm.RunBatched(u.Select(w => w.AsPanels()).ToArray(), v, (long)tiles * ic, rowOffsets, tiles, m, (long)tiles * oc, oc);
+        if (PackedGemm.NR == 64) OutputTransform<TF, Ops512, Vector512<float>>(g, batch, m, bias, residual, relu, y);
+        else if (PackedGemm.NR == 16) OutputTransform<TF, Ops256, Vector256<float>>(g, batch, m, bias, residual, relu, y);
+        else OutputTransform<TF, Ops128, Vector128<float>>(g, batch, m, bias, residual, relu, y);
     }
 
     /// <summary>
