@@ -29,6 +29,7 @@ public unsafe class PackedGemmTests
             { 1, 600, 4, 4, nr, 3, 1, 1 },        // rows = 16: a tile of 4 rows runs in place across the K chunks
             { 1, 64, 14, 14, 128, 3, 2, 1 },
             { 3, 130, 3, 3, 70, 3, 1, 0 },        // 1x1 output
+            { 1, 520, 5, 5, 8 * nr + 5, 3, 1, 1 }, // few rows, 9 panels: runs of panels per task, each prefetching the next
         };
     }
 

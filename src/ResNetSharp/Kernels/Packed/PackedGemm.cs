@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using ResNetSharp.Runtime;
 
 namespace ResNetSharp.Kernels.Packed;
@@ -68,6 +69,8 @@ public static unsafe class PackedGemm
     public static readonly int NR = Vector512.IsHardwareAccelerated ? 64 : Vector256.IsHardwareAccelerated ? 16 : 8;
     /// <summary>Which kernel runs here: "Vector512", "Vector256" or "Vector128".</summary>
     public static string Isa => NR == 64 ? "Vector512" : NR == 16 ? "Vector256" : "Vector128";
+    /// <summary>Software prefetch of the next weight chunk (on by default; off only to measure what it buys).</summary>
+    internal static bool PrefetchWeights = true;
     private const int KChunk = 512;       // taps·IC per pass: the weight chunk (KChunk·NR floats) stays in L2
     private const int RowsPerTask = 48;   // 8 tiles: a task streams one weight chunk over 48 output rows
 
@@ -101,19 +104,36 @@ public static unsafe class PackedGemm
                 fixed (int* off = offsets)
                 fixed (float* z = zeros)
                     for (int panel = 0; panel < w.Panels; panel++)
-                        RunBlock(w, (float*)xp, z, off, r0, r1, panel, (float*)cp, ldc, (float*)rp, ldr, relu, accumulate);
+                        RunBlock(w, (float*)xp, z, off, r0, r1, panel, (float*)cp, ldc, (float*)rp, ldr, relu, accumulate,
+                            panel + 1 < w.Panels ? PanelStart(w, panel + 1) : null);
             });
             return;
         }
-        WorkerPool.For(tasks, task =>
+        // Split by panel: a task takes a run of consecutive panels, so each panel's last chunk prefetches the next one's
+        // first (a single-chunk panel, as in most 1x1 convolutions at batch 1, is otherwise read from memory unprefetched).
+        int panelsPerTask = UnitsPerTask(w.Panels, rowBlocks);
+        int panelRuns = (w.Panels + panelsPerTask - 1) / panelsPerTask;
+        WorkerPool.For(rowBlocks * panelRuns, task =>
         {
-            int panel = task % w.Panels, block = task / w.Panels;
+            int run = task % panelRuns, block = task / panelRuns;
             int r0 = block * rowsPerTask, r1 = Math.Min(rows, r0 + rowsPerTask);
+            int first = run * panelsPerTask, end = Math.Min(w.Panels, first + panelsPerTask);
             fixed (int* off = offsets)
             fixed (float* z = zeros)
-                RunBlock(w, (float*)xp, z, off, r0, r1, panel, (float*)cp, ldc, (float*)rp, ldr, relu, accumulate);
+                for (int panel = first; panel < end; panel++)
+                    RunBlock(w, (float*)xp, z, off, r0, r1, panel, (float*)cp, ldc, (float*)rp, ldr, relu, accumulate,
+                        panel + 1 < end ? PanelStart(w, panel + 1) : null);
         });
     }
+
+    /// <summary>
+    /// How many consecutive units (panels, or batched products) one task takes: as many as leave at least two tasks
+    /// per thread with the other tasks, so the threads stay balanced while a task's next weights are known ahead.
+    /// </summary>
+    private static int UnitsPerTask(int units, int otherTasks) => Math.Max(1, units * otherTasks / (2 * Engine.Threads) / otherTasks);
+
+    // Where a packed panel's weights start, for prefetching; null for an unpacked right-hand side.
+    private static float* PanelStart(PanelMatrix w, int panel) => w.RowOffsets == null ? w.Data + (long)panel * w.PanelSize : null;
 
     /// <summary>
     /// Rows per task: normally 48 (a weight chunk streamed over 8 tiles). With few rows and enough other tasks (panels,
@@ -137,17 +157,21 @@ public static unsafe class PackedGemm
         if (offsets.Length < rows * taps) throw new ArgumentException($"indirection table has {offsets.Length} entries, needs {rows * taps}");
         int rowsPerTask = RowsPerTaskFor(rows, products * panels);
         int rowBlocks = (rows + rowsPerTask - 1) / rowsPerTask;
-        int perProduct = rowBlocks * panels;
+        int productsPerTask = UnitsPerTask(products, rowBlocks * panels);
+        int productRuns = (products + productsPerTask - 1) / productsPerTask;
         nint xp = (nint)x, cp = (nint)c;
         float[] zeros = ZeroRow(w[0].InChannels);
-        WorkerPool.For(products * perProduct, task =>
+        WorkerPool.For(productRuns * rowBlocks * panels, task =>
         {
-            int product = task / perProduct, rest = task % perProduct;
+            int run = task / (rowBlocks * panels), rest = task % (rowBlocks * panels);
             int panel = rest % panels, block = rest / panels;
             int r0 = block * rowsPerTask, r1 = Math.Min(rows, r0 + rowsPerTask);
+            int first = run * productsPerTask, end = Math.Min(products, first + productsPerTask);
             fixed (int* off = offsets)
             fixed (float* z = zeros)
-                RunBlock(w[product], (float*)xp + product * xStride, z, off, r0, r1, panel, (float*)cp + product * cStride, ldc, null, 0, false, false);
+                for (int product = first; product < end; product++)
+                    RunBlock(w[product], (float*)xp + product * xStride, z, off, r0, r1, panel, (float*)cp + product * cStride, ldc, null, 0, false, false,
+                        product + 1 < end ? PanelStart(w[product + 1], panel) : null);
         });
     }
 
@@ -159,11 +183,12 @@ public static unsafe class PackedGemm
     {
         fixed (float* zeros = ZeroRow(w.InChannels))
             for (int panel = 0; panel < w.Panels; panel++)
-                RunBlock(w, x, zeros, offsets, 0, rows, panel, c, ldc, null, 0, relu: false, accumulate: false);
+                RunBlock(w, x, zeros, offsets, 0, rows, panel, c, ldc, null, 0, relu: false, accumulate: false,
+                    panel + 1 < w.Panels ? PanelStart(w, panel + 1) : null);
     }
 
     private static void RunBlock(PanelMatrix w, float* x, float* zeros, int* offsets, int r0, int r1, int panel,
-        float* c, int ldc, float* residual, int ldr, bool relu, bool accumulate)
+        float* c, int ldc, float* residual, int ldr, bool relu, bool accumulate, float* nextPanel)
     {
         int nr = w.NR, ic = w.InChannels, taps = w.Taps;
         int cols = Math.Min(nr, w.OutChannels - panel * nr);
@@ -183,6 +208,14 @@ public static unsafe class PackedGemm
         {
             int t1 = Math.Min(taps, t0 + chunkTaps), c1 = Math.Min(ic, c0 + icChunk);
             bool first = t0 == 0 && c0 == 0 && !accumulate, last = t1 == taps && c1 == ic;
+            // Packed panels are read in order, so the next chunk's weights are known: each row tile prefetches its share
+            // into L2, and the next chunk's first tile does not wait on memory for all of it (weights read once per
+            // call, as at batch 1, otherwise come from memory at a fraction of the multiply-add rate).
+            // The last chunk prefetches the first chunk of the panel the caller runs next (nextPanel), if it said.
+            long nextK0 = last ? 0 : (long)(t1 - 1) * ic + c1;
+            long nextK1 = Math.Min((long)taps * ic, nextK0 + (long)Math.Min(taps, chunkTaps) * icChunk);
+            float* prefetch = !PrefetchWeights || w.RowOffsets != null ? null : last ? nextPanel : wPanel + nextK0 * nr;
+            long prefetchLines = (nextK1 - nextK0) * nr / 16, tiles = (r1 - r0 + MR - 1) / MR;
             for (int r = r0; r < r1; r += MR)
             {
                 int rowsHere = Math.Min(MR, r1 - r);
@@ -194,6 +227,13 @@ public static unsafe class PackedGemm
                     W = wPanel, BOffsets = w.RowOffsets, Bias = bias, C = cTile, Ldc = ldc, Residual = rTile, Ldr = ldr,
                     Rows = rowsHere, First = first, Last = last, Relu = relu, Spare = spare,
                 };
+                if (prefetch != null)
+                {
+                    // This tile's share of the next chunk: lines [first, end), one per channel step of the kernel.
+                    long tile = (r - r0) / MR, firstLine = tile * prefetchLines / tiles, endLine = (tile + 1) * prefetchLines / tiles;
+                    args.Prefetch = prefetch + firstLine * 16;
+                    args.PrefetchLines = (int)(endLine - firstLine);
+                }
                 // A tile short of rows runs in place: its missing rows read and write the spare row. A tile short of
                 // columns cannot (its stores would spill into the next panel's columns) and runs on a staging copy.
                 bool partial = cols < nr;
@@ -236,6 +276,13 @@ public static unsafe class PackedGemm
         }
     }
 
+    // One 64-byte line of the next chunk's weights into L2 per channel step, while this tile's multiply-adds run.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchStep(ref TileArgs a, int step)
+    {
+        if (Sse.IsSupported && step < a.PrefetchLines) Sse.Prefetch1(a.Prefetch + (long)step * 16);
+    }
+
     /// <summary>Where row k of the right-hand side starts: packed panels, or an offset table into unpacked data.</summary>
     internal interface IRowsOfB { static abstract float* Row(ref TileArgs a, int k, int nr); }
 
@@ -262,6 +309,9 @@ public static unsafe class PackedGemm
         /// <summary>Taps [T0, T1) and, within each, input channels [C0, C1) of the reduction run in this pass.</summary>
         public int Taps, T0, T1, InChannels, C0, C1, Ldc, Ldr, Rows;
         public bool First, Last, Relu;
+        /// <summary>Lines of the next chunk's weights to prefetch, one per channel step (0: none).</summary>
+        public float* Prefetch;
+        public int PrefetchLines;
     }
 
     // Row i of C and of the residual, or the spare row for rows past the tile's last.
@@ -299,13 +349,14 @@ public static unsafe class PackedGemm
             c40 = TOps.Load(p); c41 = TOps.Load(p + L); c42 = TOps.Load(p + 2 * L); c43 = TOps.Load(p + 3 * L); p = RowOfC(ref a, 5);
             c50 = TOps.Load(p); c51 = TOps.Load(p + L); c52 = TOps.Load(p + 2 * L); c53 = TOps.Load(p + 3 * L);
         }
-        int ic = a.InChannels, c0 = a.C0, c1 = a.C1;
+        int ic = a.InChannels, c0 = a.C0, c1 = a.C1, step = 0;
         for (int t = a.T0; t < a.T1; t++)
         {
             float* a0 = Row(ref a, 0, t), a1 = Row(ref a, 1, t), a2 = Row(ref a, 2, t), a3 = Row(ref a, 3, t), a4 = Row(ref a, 4, t), a5 = Row(ref a, 5, t);
             for (int k = c0; k < c1; k++)
             {
                 float* wp = TB.Row(ref a, t * ic + k, nr);
+                PrefetchStep(ref a, step++);
                 TV b0 = TOps.Load(wp), b1 = TOps.Load(wp + L), b2 = TOps.Load(wp + 2 * L), b3 = TOps.Load(wp + 3 * L);
                 TV v = TOps.Broadcast(a0[k]);
                 c00 = TOps.MultiplyAdd(v, b0, c00); c01 = TOps.MultiplyAdd(v, b1, c01); c02 = TOps.MultiplyAdd(v, b2, c02); c03 = TOps.MultiplyAdd(v, b3, c03);
@@ -351,13 +402,14 @@ public static unsafe class PackedGemm
             c20 = TOps.Load(p); c21 = TOps.Load(p + L); c22 = TOps.Load(p + 2 * L); c23 = TOps.Load(p + 3 * L); p = RowOfC(ref a, 3);
             c30 = TOps.Load(p); c31 = TOps.Load(p + L); c32 = TOps.Load(p + 2 * L); c33 = TOps.Load(p + 3 * L);
         }
-        int ic = a.InChannels, c0 = a.C0, c1 = a.C1;
+        int ic = a.InChannels, c0 = a.C0, c1 = a.C1, step = 0;
         for (int t = a.T0; t < a.T1; t++)
         {
             float* a0 = Row(ref a, 0, t), a1 = Row(ref a, 1, t), a2 = Row(ref a, 2, t), a3 = Row(ref a, 3, t);
             for (int k = c0; k < c1; k++)
             {
                 float* wp = TB.Row(ref a, t * ic + k, nr);
+                PrefetchStep(ref a, step++);
                 TV b0 = TOps.Load(wp), b1 = TOps.Load(wp + L), b2 = TOps.Load(wp + 2 * L), b3 = TOps.Load(wp + 3 * L);
                 TV v = TOps.Broadcast(a0[k]);
                 c00 = TOps.MultiplyAdd(v, b0, c00); c01 = TOps.MultiplyAdd(v, b1, c01); c02 = TOps.MultiplyAdd(v, b2, c02); c03 = TOps.MultiplyAdd(v, b3, c03);
@@ -393,13 +445,14 @@ public static unsafe class PackedGemm
             c40 = TOps.Load(p); c41 = TOps.Load(p + L); p = RowOfC(ref a, 5);
             c50 = TOps.Load(p); c51 = TOps.Load(p + L);
         }
-        int ic = a.InChannels, c0 = a.C0, c1 = a.C1;
+        int ic = a.InChannels, c0 = a.C0, c1 = a.C1, step = 0;
         for (int t = a.T0; t < a.T1; t++)
         {
             float* a0 = Row(ref a, 0, t), a1 = Row(ref a, 1, t), a2 = Row(ref a, 2, t), a3 = Row(ref a, 3, t), a4 = Row(ref a, 4, t), a5 = Row(ref a, 5, t);
             for (int k = c0; k < c1; k++)
             {
                 float* wp = TB.Row(ref a, t * ic + k, nr);
+                PrefetchStep(ref a, step++);
                 TV b0 = TOps.Load(wp), b1 = TOps.Load(wp + L);
                 TV v = TOps.Broadcast(a0[k]); c00 = TOps.MultiplyAdd(v, b0, c00); c01 = TOps.MultiplyAdd(v, b1, c01);
                 v = TOps.Broadcast(a1[k]); c10 = TOps.MultiplyAdd(v, b0, c10); c11 = TOps.MultiplyAdd(v, b1, c11);
