@@ -62,9 +62,9 @@ public static class PoolKernels
     }
 
     /// <summary>
-    /// The ResNet stem's 3x3, stride-2, padding-1 pool in float, vectorised along each output row: every input row is
-    /// split once into its even and odd columns, so the three candidates of output column j are odd[j−1], even[j]
-    /// and odd[j], contiguous across j. The scalar loop above compared data-dependently and mispredicted its way to
+    /// The ResNet stem's 3x3, stride-2, padding-1 pool in float, vectorised along each output row: the three
+    /// candidates of output column j are input columns 2j − 1, 2j and 2j + 1, contiguous across j once a row is split
+    /// into its even and odd columns. The scalar loop above compared data-dependently and mispredicted its way to
     /// 4 ns per element. Same rules: first maximum wins ties, NaN propagates.
     /// </summary>
     private static unsafe void MaxPool3x3Stride2(float* x, float* y, int* argmax, int planes, int h, int w, int oh, int ow)
@@ -75,77 +75,115 @@ public static class PoolKernels
             float* src = (float*)xs + (long)p * h * w;
             float* dst = (float*)ys + (long)p * oh * ow;
             int* arg = (int*)as_ + (long)p * oh * ow;
-            int half = ow + 1;
-            // even[j] = row[2j], odd[j + 1] = row[2j + 1] (odd[0] is the left padding); −∞ past the row's end.
-            // (The AVX-512 split writes whole vectors: room for two more.)
-            float* even = stackalloc float[half + Vector<float>.Count + 32];
-            float* odd = stackalloc float[half + Vector<float>.Count + 33];
-            float* best = stackalloc float[ow + Vector<float>.Count];
-            int* bestIndex = stackalloc int[ow + Vector<float>.Count];
-            int L = Vector<float>.Count;
+            if (Avx512F.IsSupported) MaxPool3x3Stride2Registers(src, dst, arg, h, w, oh, ow);
+            else MaxPool3x3Stride2Staged(src, dst, arg, h, w, oh, ow);
+        });
+    }
+
+    /// <summary>
+    /// One plane on AVX-512, 16 output columns at a time, all in registers: each input row's columns 2j − 1, 2j and
+    /// 2j + 1 come from four masked reads (the image's edges read as −∞) and three two-source permutes. Staging the
+    /// split rows in memory instead (the path below) made every read straddle two recent stores of other sizes, and
+    /// the store-to-load stalls cost 30 ms per resnet18 step at batch 16.
+    /// </summary>
+    private static unsafe void MaxPool3x3Stride2Registers(float* src, float* dst, int* arg, int h, int w, int oh, int ow)
+    {
+        var negativeInfinity = Vector512.Create(float.NegativeInfinity);
+        var lanes = Vector512<int>.Indices;
+        var width = Vector512.Create((uint)w);
+        for (int j0 = 0; j0 < ow; j0 += 16)
+        {
+            // Which lanes of each read lie in the row: columns [2j0, 2j0 + 32) and, shifted by one, [2j0 − 1, 2j0 + 31).
+            var even0 = lanes + Vector512.Create(2 * j0);
+            var inLow = Vector512.LessThan(even0.AsUInt32(), width).AsSingle();
+            var inHigh = Vector512.LessThan((even0 + Vector512.Create(16)).AsUInt32(), width).AsSingle();
+            var inLowShifted = Vector512.LessThan((even0 - Vector512<int>.One).AsUInt32(), width).AsSingle();
+            var inHighShifted = Vector512.LessThan((even0 + Vector512.Create(15)).AsUInt32(), width).AsSingle();
+            var inOutput = Vector512.LessThan(lanes + Vector512.Create(j0), Vector512.Create(ow));
+            var centre = (lanes + Vector512.Create(j0)) * 2;   // input column 2j of each lane's output column j
             for (int oy = 0; oy < oh; oy++)
             {
                 // Seed: −∞ with the index of the window's first valid centre column, so that padding (−∞) never wins
                 // and an all −∞ window still routes its gradient inside the image.
-                int firstRow = Math.Max(0, oy * 2 - 1);
-                for (int j = 0; j < ow + L; j++) { best[j] = float.NegativeInfinity; bestIndex[j] = firstRow * w + 2 * j; }
+                var best = negativeInfinity;
+                var bestIndex = Vector512.Create(Math.Max(0, oy * 2 - 1) * w) + centre;
                 for (int ky = 0; ky < 3; ky++)
                 {
                     int iy = oy * 2 - 1 + ky;
                     if ((uint)iy >= (uint)h) continue;
-                    float* row = src + (long)iy * w;
-                    odd[0] = float.NegativeInfinity;
-                    if (Avx512F.IsSupported)
-                        SplitEvenOdd(row, w, half + L - 1, even, odd + 1);
-                    else
-                        for (int j = 0; j < half + L - 1; j++)
-                        {
-                            even[j] = 2 * j < w ? row[2 * j] : float.NegativeInfinity;
-                            odd[j + 1] = 2 * j + 1 < w ? row[2 * j + 1] : float.NegativeInfinity;
-                        }
+                    float* at = src + (long)iy * w + 2 * j0;
+                    var low = Avx512F.MaskLoad(at, inLow, negativeInfinity);
+                    var high = Avx512F.MaskLoad(at + 16, inHigh, negativeInfinity);
+                    var lowShifted = Avx512F.MaskLoad(at - 1, inLowShifted, negativeInfinity);
+                    var highShifted = Avx512F.MaskLoad(at + 15, inHighShifted, negativeInfinity);
+                    var rowIndex = Vector512.Create(iy * w) + centre;
                     // Candidates in window order (kx = 0, 1, 2): input columns 2j − 1, 2j, 2j + 1.
-                    for (int kx = 0; kx < 3; kx++)
-                    {
-                        float* cand = kx == 1 ? even : odd + (kx == 0 ? 0 : 1);
-                        var rowBase = new Vector<int>(iy * w + kx - 1);
-                        for (int j = 0; j < ow; j += L)
-                        {
-                            var c = Unsafe.ReadUnaligned<Vector<float>>(cand + j);
-                            var b = Unsafe.ReadUnaligned<Vector<float>>(best + j);
-                            var idx = rowBase + (IndexRamp + new Vector<int>(j)) * 2;
-                            // Replace when strictly greater, or when the candidate is NaN and the best is not.
-                            var take = Vector.AsVectorInt32(Vector.GreaterThan(c, b)) |
-                                       (~Vector.AsVectorInt32(Vector.Equals(c, c)) & Vector.AsVectorInt32(Vector.Equals(b, b)));
-                            Unsafe.WriteUnaligned(best + j, Vector.ConditionalSelect(Vector.AsVectorSingle(take), c, b));
-                            Unsafe.WriteUnaligned(bestIndex + j, Vector.ConditionalSelect(take, idx, Unsafe.ReadUnaligned<Vector<int>>(bestIndex + j)));
-                        }
-                    }
+                    Take(Avx512F.PermuteVar16x32x2(lowShifted, Evens, highShifted), rowIndex - Vector512<int>.One, ref best, ref bestIndex);
+                    Take(Avx512F.PermuteVar16x32x2(low, Evens, high), rowIndex, ref best, ref bestIndex);
+                    Take(Avx512F.PermuteVar16x32x2(low, Odds, high), rowIndex + Vector512<int>.One, ref best, ref bestIndex);
                 }
-                Buffer.MemoryCopy(best, dst + (long)oy * ow, ow * sizeof(float), ow * sizeof(float));
-                Buffer.MemoryCopy(bestIndex, arg + (long)oy * ow, ow * sizeof(int), ow * sizeof(int));
+                Avx512F.MaskStore(dst + (long)oy * ow + j0, inOutput.AsSingle(), best);
+                Avx512F.MaskStore(arg + (long)oy * ow + j0, inOutput, bestIndex);
             }
-        });
+        }
+    }
+
+    // Replace when strictly greater, or when the candidate is NaN and the best is not.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Take(Vector512<float> candidate, Vector512<int> index, ref Vector512<float> best, ref Vector512<int> bestIndex)
+    {
+        var take = Vector512.GreaterThan(candidate, best).AsInt32() |
+                   (~Vector512.Equals(candidate, candidate).AsInt32() & Vector512.Equals(best, best).AsInt32());
+        best = Vector512.ConditionalSelect(take.AsSingle(), candidate, best);
+        bestIndex = Vector512.ConditionalSelect(take, index, bestIndex);
     }
 
     private static readonly Vector512<int> Evens = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     private static readonly Vector512<int> Odds = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 
-    /// <summary>
-    /// even[j] = row[2j] and odd[j] = row[2j + 1] for j &lt; count (−∞ past the row's width), 16 at a time: two masked
-    /// 16-float reads and two two-source permutes. Writes whole vectors, up to 15 entries past count.
-    /// </summary>
-    private static unsafe void SplitEvenOdd(float* row, int width, int count, float* even, float* odd)
+    /// <summary>One plane with Vector&lt;T&gt; (no AVX-512): each input row split once into even and odd columns in memory.</summary>
+    private static unsafe void MaxPool3x3Stride2Staged(float* src, float* dst, int* arg, int h, int w, int oh, int ow)
     {
-        var negativeInfinity = Vector512.Create(float.NegativeInfinity);
-        var lanes = Vector512<int>.Indices;
-        for (int j = 0; j < count; j += 16)
+        int half = ow + 1;
+        int L = Vector<float>.Count;
+        // even[j] = row[2j], odd[j + 1] = row[2j + 1] (odd[0] is the left padding); −∞ past the row's end.
+        float* even = stackalloc float[half + L];
+        float* odd = stackalloc float[half + L + 1];
+        float* best = stackalloc float[ow + L];
+        int* bestIndex = stackalloc int[ow + L];
+        for (int oy = 0; oy < oh; oy++)
         {
-            var inLow = Vector512.LessThan(lanes + Vector512.Create(2 * j), Vector512.Create(width)).AsSingle();
-            var inHigh = Vector512.LessThan(lanes + Vector512.Create(2 * j + 16), Vector512.Create(width)).AsSingle();
-            var low = Avx512F.MaskLoad(row + 2 * j, inLow, negativeInfinity);
-            var high = Avx512F.MaskLoad(row + 2 * j + 16, inHigh, negativeInfinity);
-            Avx512F.PermuteVar16x32x2(low, Evens, high).Store(even + j);
-            Avx512F.PermuteVar16x32x2(low, Odds, high).Store(odd + j);
+            int firstRow = Math.Max(0, oy * 2 - 1);
+            for (int j = 0; j < ow + L; j++) { best[j] = float.NegativeInfinity; bestIndex[j] = firstRow * w + 2 * j; }
+            for (int ky = 0; ky < 3; ky++)
+            {
+                int iy = oy * 2 - 1 + ky;
+                if ((uint)iy >= (uint)h) continue;
+                float* row = src + (long)iy * w;
+                odd[0] = float.NegativeInfinity;
+                for (int j = 0; j < half + L - 1; j++)
+                {
+                    even[j] = 2 * j < w ? row[2 * j] : float.NegativeInfinity;
+                    odd[j + 1] = 2 * j + 1 < w ? row[2 * j + 1] : float.NegativeInfinity;
+                }
+                for (int kx = 0; kx < 3; kx++)
+                {
+                    float* cand = kx == 1 ? even : odd + (kx == 0 ? 0 : 1);
+                    var rowBase = new Vector<int>(iy * w + kx - 1);
+                    for (int j = 0; j < ow; j += L)
+                    {
+                        var c = Unsafe.ReadUnaligned<Vector<float>>(cand + j);
+                        var b = Unsafe.ReadUnaligned<Vector<float>>(best + j);
+                        var idx = rowBase + (IndexRamp + new Vector<int>(j)) * 2;
+                        var take = Vector.AsVectorInt32(Vector.GreaterThan(c, b)) |
+                                   (~Vector.AsVectorInt32(Vector.Equals(c, c)) & Vector.AsVectorInt32(Vector.Equals(b, b)));
+                        Unsafe.WriteUnaligned(best + j, Vector.ConditionalSelect(Vector.AsVectorSingle(take), c, b));
+                        Unsafe.WriteUnaligned(bestIndex + j, Vector.ConditionalSelect(take, idx, Unsafe.ReadUnaligned<Vector<int>>(bestIndex + j)));
+                    }
+                }
+            }
+            Buffer.MemoryCopy(best, dst + (long)oy * ow, ow * sizeof(float), ow * sizeof(float));
+            Buffer.MemoryCopy(bestIndex, arg + (long)oy * ow, ow * sizeof(int), ow * sizeof(int));
         }
     }
 

@@ -110,6 +110,10 @@ public class MaxPoolKernelTests
     [InlineData(33, 47)]   // odd, and wider than one vector of outputs
     [InlineData(6, 21)]    // the row ends inside the second half of a 32-column split
     [InlineData(5, 53)]
+    [InlineData(4, 31)]    // 16 output columns: one whole vector
+    [InlineData(3, 33)]    // 17: one vector and one column
+    [InlineData(3, 63)]    // 32: two whole vectors
+    [InlineData(3, 65)]    // 33
     [InlineData(112, 112)]
     public void VectorisedFloatPathMatchesScalar(int h, int w)
     {
