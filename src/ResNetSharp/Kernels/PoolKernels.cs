@@ -118,9 +118,9 @@ public static class PoolKernels
                     var highShifted = Avx512F.MaskLoad(at + 15, inHighShifted, negativeInfinity);
                     var rowIndex = Vector512.Create(iy * w) + centre;
                     // Candidates in window order (kx = 0, 1, 2): input columns 2j − 1, 2j, 2j + 1.
-                    Take(Avx512F.PermuteVar16x32x2(lowShifted, Evens, highShifted), rowIndex - Vector512<int>.One, ref best, ref bestIndex);
-                    Take(Avx512F.PermuteVar16x32x2(low, Evens, high), rowIndex, ref best, ref bestIndex);
-                    Take(Avx512F.PermuteVar16x32x2(low, Odds, high), rowIndex + Vector512<int>.One, ref best, ref bestIndex);
+                    Take(Avx512F.PermuteVar16x32x2(lowShifted, Packed.Deinterleave.Evens, highShifted), rowIndex - Vector512<int>.One, ref best, ref bestIndex);
+                    Take(Avx512F.PermuteVar16x32x2(low, Packed.Deinterleave.Evens, high), rowIndex, ref best, ref bestIndex);
+                    Take(Avx512F.PermuteVar16x32x2(low, Packed.Deinterleave.Odds, high), rowIndex + Vector512<int>.One, ref best, ref bestIndex);
                 }
                 Avx512F.MaskStore(dst + (long)oy * ow + j0, inOutput.AsSingle(), best);
                 Avx512F.MaskStore(arg + (long)oy * ow + j0, inOutput, bestIndex);
@@ -138,8 +138,6 @@ public static class PoolKernels
         bestIndex = Vector512.ConditionalSelect(take, index, bestIndex);
     }
 
-    private static readonly Vector512<int> Evens = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    private static readonly Vector512<int> Odds = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 
     /// <summary>One plane with Vector&lt;T&gt; (no AVX-512): each input row split once into even and odd columns in memory.</summary>
     private static unsafe void MaxPool3x3Stride2Staged(float* src, float* dst, int* arg, int h, int w, int oh, int ow)

@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using ResNetSharp.Runtime;
 
 namespace ResNetSharp.Kernels.Packed;
@@ -212,6 +213,14 @@ public static unsafe class NchwConv
                     float* row = src + (long)y * w;
                     // Padded column px = x + pad goes to phase px mod 2 at px / 2: one stride-2 walk per phase.
                     float* even = dst + ((py & 1) * 2 * hq + (py >> 1)) * wq, odd = even + (long)hq * wq;
+                    if (Avx512F.IsSupported)
+                    {
+                        // Column 2j lands at j + pad/2 (rounded down) in the phase of pad's parity, column 2j + 1 at
+                        // j + (pad + 1)/2 in the other.
+                        float* ofEvenColumns = (pad & 1) == 0 ? even : odd, ofOddColumns = (pad & 1) == 0 ? odd : even;
+                        Deinterleave.Row(row, w, ofEvenColumns + (pad >> 1), ofOddColumns + ((pad + 1) >> 1));
+                        continue;
+                    }
                     int x0 = pad & 1;  // the first x whose padded column is even
                     for (int x = x0; x < w; x += 2) even[(x + pad) >> 1] = row[x];
                     for (int x = 1 - x0; x < w; x += 2) odd[(x + pad) >> 1] = row[x];

@@ -173,8 +173,6 @@ public static unsafe class NchwWinograd
         });
     }
 
-    private static readonly Vector512<int> Evens = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    private static readonly Vector512<int> Odds = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     private static readonly Vector512<int> InterleaveLow = Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     private static readonly Vector512<int> InterleaveHigh = Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
 
@@ -188,7 +186,7 @@ public static unsafe class NchwWinograd
     {
         int ic = g.InChannels, h = g.Height, w = g.Width, slots = layout.Slots;
         long pointStride = (long)ic * count, plane = (long)h * w;
-        Vector512<int> evens = Evens, odds = Odds;
+        Vector512<int> evens = Deinterleave.Evens, odds = Deinterleave.Odds;
         var t = stackalloc Vector512<float>[16];
         var rows = stackalloc float*[4];   // the (up to four) tile rows' input rows for the current i, or null
         for (int lane = first; lane < first + count; lane += 16)
@@ -346,7 +344,7 @@ public static unsafe class NchwWinograd
         const int points = 36;
         int ic = g.InChannels, h = g.Height, w = g.Width, slots = layout.Slots;
         long pointStride = (long)ic * count, plane = (long)h * w;
-        Vector512<int> evens = Evens, odds = Odds;
+        Vector512<int> evens = Deinterleave.Evens, odds = Deinterleave.Odds;
         var t = stackalloc Vector512<float>[36];
         var rows = stackalloc float*[4];
         var masks = stackalloc Vector512<float>[8];   // the four reads at +0 and the four at +4

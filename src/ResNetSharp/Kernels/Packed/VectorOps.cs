@@ -105,3 +105,31 @@ internal static unsafe class Transposes
         if (column < count) v.Store(output + (long)column * stride);
     }
 }
+
+/// <summary>Even/odd column splits on AVX-512: lane indices for two-source permutes, and a row split.</summary>
+internal static unsafe class Deinterleave
+{
+    /// <summary>Lane i takes element 2i (Evens) or 2i + 1 (Odds) of the 32 in two concatenated vectors.</summary>
+    public static readonly Vector512<int> Evens = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    public static readonly Vector512<int> Odds = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+
+    /// <summary>
+    /// even[j] = row[2j] for j &lt; ⌈width/2⌉ and odd[j] = row[2j + 1] for j &lt; ⌊width/2⌋, 16 at a time with masked
+    /// reads and writes (nothing outside those ranges is read or written). AVX-512 only.
+    /// </summary>
+    public static void Row(float* row, int width, float* even, float* odd)
+    {
+        var lanes = Vector512<int>.Indices;
+        var w = Vector512.Create(width);
+        for (int j = 0; 2 * j < width; j += 16)
+        {
+            var column = lanes + Vector512.Create(2 * j);
+            var low = Avx512F.MaskLoad(row + 2 * j, Vector512.LessThan(column, w).AsSingle(), Vector512<float>.Zero);
+            var high = Avx512F.MaskLoad(row + 2 * j + 16, Vector512.LessThan(column + Vector512.Create(16), w).AsSingle(), Vector512<float>.Zero);
+            // Output lane i of this block holds columns 2(j + i) and 2(j + i) + 1.
+            var pairColumn = (lanes + Vector512.Create(j)) * 2;
+            Avx512F.MaskStore(even + j, Vector512.LessThan(pairColumn, w).AsSingle(), Avx512F.PermuteVar16x32x2(low, Evens, high));
+            Avx512F.MaskStore(odd + j, Vector512.LessThan(pairColumn + Vector512<int>.One, w).AsSingle(), Avx512F.PermuteVar16x32x2(low, Odds, high));
+        }
+    }
+}
