@@ -38,6 +38,8 @@ public class ConvKernelTests
         { 1, 4, 8, 7, 6, 2, 2, 0 },    // stride 2, 2x2: one tap per phase
         { 1, 3, 6, 45, 5, 3, 2, 1 },   // stride 2, 45 wide: each input row splits into its phases in two 32-column blocks
         { 1, 2, 9, 66, 4, 7, 2, 3 },   // the stem's 7x7/2 (padding 3) on rows of three blocks
+        { 5, 4, 9, 10, 6, 3, 2, 1 },   // stride 2 over 5 images: several images per dx product (dcol = Wᵀ·dy, col2im)
+        { 6, 3, 7, 9, 5, 1, 2, 0 },    // the same for a strided 1x1
         { 2, 32, 9, 7, 33, 3, 1, 1 },  // 32 channels and up: forward and dx by Winograd F(2x2,3x3) on AVX-512
         { 3, 40, 14, 14, 64, 3, 1, 1 },
         { 2, 32, 12, 11, 20, 3, 1, 1 },  // forward and dx by F(4x4,3x3): more than 8 wide

@@ -330,7 +330,7 @@ public static unsafe class NchwConv
         int[] wTRows = RowOffsets(k, oc);
         int[] flippedRows = RowOffsets(g.InChannels, oc * g.KernelH * g.KernelW);
         nint xp = (nint)x, dyp = (nint)dy, dxp = (nint)dx, wTp = (nint)wT;
-        int kPanels = (k + nr - 1) / nr, pPanels = (p + nr - 1) / nr;
+        int kPanels = (k + nr - 1) / nr;
         // dW (OC,K) += Σn dy_n (OC,P) · col_nᵀ (P,K) for several images in one product: the images are the "taps" of
         // the reduction (row r of image t is at dy + t·OC·P + r·P), and their colᵀ panels are stacked along it. With
         // small planes (7x7: P = 49) one image alone gives the micro-kernel too short a reduction.
@@ -370,9 +370,9 @@ public static unsafe class NchwConv
             new Span<float>(dwPart, transposedParts ? dwColumns * k : oc * k).Clear();
             int start = group * batch / groups, end = (group + 1) * batch / groups;
             int sub = Math.Min(subBatch, Math.Max(1, end - start));
-            var a = Scratch(ref _scratchA, Math.Max(Math.Max(transposedParts ? 0 : kPanels * sub * p * nr, pPanels * oc * nr),
+            var a = Scratch(ref _scratchA, Math.Max(transposedParts ? 0 : kPanels * sub * p * nr,
                 transposedParts ? dwPanels * dwImages * wideColumns * dwNr : 0));
-            var b = Scratch(ref _scratchB, k * p + 16);  // the im2col rows (+ slack for whole-vector reads), then dcol
+            var b = Scratch(ref _scratchB, k * p + 16);  // the im2col rows of the weight gradient (+ slack for whole-vector reads)
             for (int n0 = start; n0 < end; n0 += sub)
             {
                 int count = Math.Min(sub, end - n0);
@@ -409,22 +409,14 @@ public static unsafe class NchwConv
                     PackedGemm.Run(new PanelMatrix(a.Pointer, null, k, count, p), (float*)dyp + (long)n0 * geometry.OutImage, ImageRowOffsets(oc, p, count), oc, dwPart, k,
                         null, 0, relu: false, accumulate: true);
                 if (dxp == 0 || winogradDx) continue;
-                for (int n = n0; n < n0 + count; n++)
+                if (!shifted)
                 {
-                    float* dyn = (float*)dyp + (long)n * geometry.OutImage;
-                    if (shifted)
-                    {
-                        ShiftedViewConv(oc, geometry.OutHeight, geometry.OutWidth, dyn, (float*)wTp, flippedRows, geometry.InChannels,
-                            geometry.KernelH, geometry.KernelH - 1 - geometry.Padding, (float*)dxp + (long)n * geometry.InImage);
-                        continue;
-                    }
-                    // dcol (K,P) = Wᵀ (K,OC) · dy_n (OC,P): the packed side is dy_n in panels of NR pixels.
-                    PackColumns(dyn, oc, p, a.Pointer);
-                    float* dxn = (float*)dxp + (long)n * geometry.InImage;
-                    float* dcol = geometry.IsPointwise ? dxn : b.Pointer;
-                    PackedGemm.Run(new PanelMatrix(a.Pointer, null, p, 1, oc), (float*)wTp, wTRows, k, dcol, p, null, 0, relu: false, accumulate: false);
-                    if (!geometry.IsPointwise) Conv2dKernel.Col2Im<float>(geometry, new ReadOnlySpan<float>(dcol, k * p), new Span<float>(dxn, geometry.InImage));
+                    ColumnInputGradient(geometry, (float*)dyp, n0, count, (float*)wTp, wTRows, (float*)dxp);
+                    continue;
                 }
+                for (int n = n0; n < n0 + count; n++)
+                    ShiftedViewConv(oc, geometry.OutHeight, geometry.OutWidth, (float*)dyp + (long)n * geometry.OutImage, (float*)wTp, flippedRows,
+                        geometry.InChannels, geometry.KernelH, geometry.KernelH - 1 - geometry.Padding, (float*)dxp + (long)n * geometry.InImage);
             }
         });
         if (winogradDx) WinogradInputGradient(g, batch, w, dy, dx);
@@ -436,6 +428,56 @@ public static unsafe class NchwConv
                 for (int i = 0; i < oc * k; i++) dw[i] += part[i];
             }
         AddBiasGradient(g, batch, dy, dbias);
+    }
+
+    [ThreadStatic] private static AlignedBuffer? _dyPanels, _columnGradients;
+    private const int ColumnGradientFloats = 1 << 19;  // 2 MB of dcol per product
+
+    /// <summary>
+    /// dx of images [n0, n0 + count) through dcol = Wᵀ·dy and col2im, several images per product: dcol (K, m·P) =
+    /// Wᵀ (K, OC) · [dy_n0 … dy_n0+m−1] (OC, m·P). One image per product gave small planes (7x7: P = 49) a single
+    /// 64-wide panel, and streamed all of Wᵀ (4.7 MB for resnet18's 256→512 stride-2 layer) once per image.
+    /// </summary>
+    private static void ColumnInputGradient(in ConvGeometry g, float* dy, int n0, int count, float* wT, int[] wTRows, float* dx)
+    {
+        int k = g.PatchSize, p = g.OutPlane, oc = g.OutChannels, nr = PackedGemm.NR;
+        int perProduct = Math.Max(1, Math.Min(count, ColumnGradientFloats / Math.Max(1, k * p)));
+        int maxColumns = perProduct * p, maxPanels = (maxColumns + nr - 1) / nr;
+        float* panels = Scratch(ref _dyPanels, maxPanels * oc * nr).Pointer;
+        float* dcol = Scratch(ref _columnGradients, k * maxColumns + 16).Pointer;
+        for (int i0 = n0; i0 < n0 + count; i0 += perProduct)
+        {
+            int images = Math.Min(perProduct, n0 + count - i0), columns = images * p;
+            PackImageColumns(dy + (long)i0 * g.OutImage, g.OutImage, oc, p, images, panels);
+            PackedGemm.Run(new PanelMatrix(panels, null, columns, 1, oc), wT, wTRows, k, dcol, columns, null, 0, relu: false, accumulate: false);
+            for (int j = 0; j < images; j++)
+                Conv2dKernel.Col2Im<float>(g, new ReadOnlySpan<float>(dcol + (long)j * p, (k - 1) * columns + p),
+                    new Span<float>(dx + (long)(i0 + j) * g.InImage, g.InImage), columns);
+        }
+    }
+
+    /// <summary>
+    /// The (rows, images·plane) matrix whose row r is [src_0[r], src_1[r], …] (src_t = src + t·imageStride, rows of
+    /// `plane` floats) packed in panels of NR columns, zero past the last.
+    /// </summary>
+    internal static void PackImageColumns(float* src, long imageStride, int rows, int plane, int images, float* dst)
+    {
+        int nr = PackedGemm.NR, cols = images * plane, panels = (cols + nr - 1) / nr;
+        for (int panel = 0; panel < panels; panel++)
+        {
+            int c0 = panel * nr, count = Math.Min(nr, cols - c0);
+            for (int r = 0; r < rows; r++)
+            {
+                float* d = dst + ((long)panel * rows + r) * nr;
+                for (int done = 0; done < count;)
+                {
+                    int c = c0 + done, image = c / plane, pixel = c - image * plane, run = Math.Min(count - done, plane - pixel);
+                    new ReadOnlySpan<float>(src + image * imageStride + (long)r * plane + pixel, run).CopyTo(new Span<float>(d + done, run));
+                    done += run;
+                }
+                if (count < nr) new Span<float>(d + count, nr - count).Clear();
+            }
+        }
     }
 
     /// <summary>dx = the stride-1 padding-1 convolution of dy with the flipped, transposed weights (OC → IC channels), by Winograd.</summary>
@@ -589,22 +631,6 @@ public static unsafe class NchwConv
                 for (int j = from; j < to; j++, src += s) o[(long)j * stride] = *src;
             for (int j = to; j < run; j++) o[(long)j * stride] = 0f;
             i += run; ox = 0; oy++;
-        }
-    }
-
-    /// <summary>dst[panel][r][lane] = src[r, panel·NR + lane] for a row-major (rows, cols) matrix, 0 past the last column.</summary>
-    internal static void PackColumns(float* src, int rows, int cols, float* dst)
-    {
-        int nr = PackedGemm.NR, panels = (cols + nr - 1) / nr;
-        for (int panel = 0; panel < panels; panel++)
-        {
-            int c0 = panel * nr, count = Math.Min(nr, cols - c0);
-            for (int r = 0; r < rows; r++)
-            {
-                float* d = dst + ((long)panel * rows + r) * nr;
-                new ReadOnlySpan<float>(src + (long)r * cols + c0, count).CopyTo(new Span<float>(d, count));
-                if (count < nr) new Span<float>(d + count, nr - count).Clear();
-            }
         }
     }
 
