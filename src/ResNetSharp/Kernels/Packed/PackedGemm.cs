@@ -90,7 +90,6 @@ public static unsafe class PackedGemm
         if (offsets.Length < rows * w.Taps) throw new ArgumentException($"indirection table has {offsets.Length} entries, needs {rows * w.Taps}");
         int rowsPerTask = RowsPerTaskFor(rows, w.Panels);
         int rowBlocks = (rows + rowsPerTask - 1) / rowsPerTask;
-        int tasks = rowBlocks * w.Panels;
         nint xp = (nint)x, cp = (nint)c, rp = (nint)residual;
         float[] zeros = ZeroRow(w.InChannels);
         if (rowBlocks >= 2 * Engine.Threads)
@@ -253,7 +252,8 @@ public static unsafe class PackedGemm
                 }
                 if (w.RowOffsets == null)
                 {
-                    if (nr == 64 && rowsHere <= 4) Tile4x4<Ops512, Vector512<float>, PackedRows>(ref args);
+                    if (nr == 64 && rowsHere == 1) Tile1x4<Ops512, Vector512<float>, PackedRows>(ref args);
+                    else if (nr == 64 && rowsHere <= 4) Tile4x4<Ops512, Vector512<float>, PackedRows>(ref args);
                     else if (nr == 64) Tile6x4<Ops512, Vector512<float>, PackedRows>(ref args);
                     else if (nr == 32) Tile6x2<Ops512, Vector512<float>, PackedRows>(ref args);
                     else if (nr == 16 && Vector256.IsHardwareAccelerated) Tile6x2<Ops256, Vector256<float>, PackedRows>(ref args);
@@ -262,7 +262,8 @@ public static unsafe class PackedGemm
                 }
                 else
                 {
-                    if (nr == 64 && rowsHere <= 4) Tile4x4<Ops512, Vector512<float>, OffsetRows>(ref args);
+                    if (nr == 64 && rowsHere == 1) Tile1x4<Ops512, Vector512<float>, OffsetRows>(ref args);
+                    else if (nr == 64 && rowsHere <= 4) Tile4x4<Ops512, Vector512<float>, OffsetRows>(ref args);
                     else if (nr == 64) Tile6x4<Ops512, Vector512<float>, OffsetRows>(ref args);
                     else if (nr == 32) Tile6x2<Ops512, Vector512<float>, OffsetRows>(ref args);
                     else if (nr == 16 && Vector256.IsHardwareAccelerated) Tile6x2<Ops256, Vector256<float>, OffsetRows>(ref args);
@@ -425,6 +426,38 @@ public static unsafe class PackedGemm
         StoreRow4<TOps, TV>(ref a, RowOfC(ref a, 1), RowOfResidual(ref a, 1), c10, c11, c12, c13);
         StoreRow4<TOps, TV>(ref a, RowOfC(ref a, 2), RowOfResidual(ref a, 2), c20, c21, c22, c23);
         StoreRow4<TOps, TV>(ref a, RowOfC(ref a, 3), RowOfResidual(ref a, 3), c30, c31, c32, c33);
+    }
+
+    /// <summary>
+    /// 1 row × 4 vectors, for a last tile of one row: 49 rows (7x7 images, and the 49 Winograd tiles of 28x28 F(4x4)
+    /// and 14x14 F(2x2) at batch 1) are 8 tiles of 6 and one row, which the 4-row tile ran at a third of the cost of a
+    /// whole 6-row tile.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile1x4<TOps, TV, TB>(ref TileArgs a) where TOps : IVectorOps<TV> where TV : unmanaged where TB : IRowsOfB
+    {
+        int L = TOps.Lanes, nr = 4 * L;
+        TV c00, c01, c02, c03;
+        if (a.First) c00 = c01 = c02 = c03 = TOps.Zero;
+        else
+        {
+            float* p = a.C;
+            c00 = TOps.Load(p); c01 = TOps.Load(p + L); c02 = TOps.Load(p + 2 * L); c03 = TOps.Load(p + 3 * L);
+        }
+        int ic = a.InChannels, c0 = a.C0, c1 = a.C1, step = 0;
+        for (int t = a.T0; t < a.T1; t++)
+        {
+            float* a0 = Row(ref a, 0, t);
+            for (int k = c0; k < c1; k++)
+            {
+                float* wp = TB.Row(ref a, t * ic + k, nr);
+                PrefetchStep(ref a, step++);
+                TV v = TOps.Broadcast(a0[k]);
+                c00 = TOps.MultiplyAdd(v, TOps.Load(wp), c00); c01 = TOps.MultiplyAdd(v, TOps.Load(wp + L), c01);
+                c02 = TOps.MultiplyAdd(v, TOps.Load(wp + 2 * L), c02); c03 = TOps.MultiplyAdd(v, TOps.Load(wp + 3 * L), c03);
+            }
+        }
+        StoreRow4<TOps, TV>(ref a, a.C, a.Residual, c00, c01, c02, c03);
     }
 
     /// <summary>6 rows × 2 vectors, for 16-register ISAs: 12 accumulators, 2 weight loads and 6 broadcasts per channel.</summary>
