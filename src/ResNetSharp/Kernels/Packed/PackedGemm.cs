@@ -71,6 +71,12 @@ public static unsafe class PackedGemm
     public static string Isa => NR == 64 ? "Vector512" : NR == 16 ? "Vector256" : "Vector128";
     /// <summary>Software prefetch of the next weight chunk (on by default; off only to measure what it buys).</summary>
     internal static bool PrefetchWeights = true;
+    /// <summary>
+    /// Outputs of at least this many bytes are written with non-temporal stores (full tiles of the last K chunk): far
+    /// larger than the caches, they go to memory either way, and a normal store first reads each line. resnet50 at
+    /// batch 16 writes 51 MB outputs at 56x56. Internal so that a test can make every output stream.
+    /// </summary>
+    internal static long StreamingBytes = 16L << 20;
     private const int KChunk = 512;       // taps·IC per pass: the weight chunk (KChunk·NR floats) stays in L2
     private const int RowsPerTask = 48;   // 8 tiles: a task streams one weight chunk over 48 output rows
 
@@ -92,6 +98,9 @@ public static unsafe class PackedGemm
         int rowBlocks = (rows + rowsPerTask - 1) / rowsPerTask;
         nint xp = (nint)x, cp = (nint)c, rp = (nint)residual;
         float[] zeros = ZeroRow(w.InChannels);
+        // Non-temporal stores need vector-aligned rows; the fence after each task orders them before the loop's end.
+        bool streaming = StreamingBytes > 0 && (long)rows * ldc * sizeof(float) >= StreamingBytes && !accumulate
+            && ((nint)c & 63) == 0 && ldc % 16 == 0 && Sse.IsSupported;
         if (rowBlocks >= 2 * Engine.Threads)
         {
             // Enough row blocks for every thread: a task takes whole rows (all the panels of its block). Split by
@@ -104,7 +113,8 @@ public static unsafe class PackedGemm
                 fixed (float* z = zeros)
                     for (int panel = 0; panel < w.Panels; panel++)
                         RunBlock(w, (float*)xp, z, off, r0, r1, panel, (float*)cp, ldc, (float*)rp, ldr, relu, accumulate,
-                            panel + 1 < w.Panels ? PanelStart(w, panel + 1) : null);
+                            panel + 1 < w.Panels ? PanelStart(w, panel + 1) : null, streaming);
+                if (streaming) Sse.StoreFence();
             });
             return;
         }
@@ -187,7 +197,7 @@ public static unsafe class PackedGemm
     }
 
     private static void RunBlock(PanelMatrix w, float* x, float* zeros, int* offsets, int r0, int r1, int panel,
-        float* c, int ldc, float* residual, int ldr, bool relu, bool accumulate, float* nextPanel)
+        float* c, int ldc, float* residual, int ldr, bool relu, bool accumulate, float* nextPanel, bool streaming = false)
     {
         int nr = w.NR, ic = w.InChannels, taps = w.Taps;
         int cols = Math.Min(nr, w.OutChannels - panel * nr);
@@ -225,6 +235,7 @@ public static unsafe class PackedGemm
                     X = x, Zeros = zeros, Offsets = offsets + (long)r * taps, Taps = taps, T0 = t0, T1 = t1, InChannels = ic, C0 = c0, C1 = c1,
                     W = wPanel, BOffsets = w.RowOffsets, Bias = bias, C = cTile, Ldc = ldc, Residual = rTile, Ldr = ldr,
                     Rows = rowsHere, First = first, Last = last, Relu = relu, Spare = spare,
+                    Streaming = streaming && last && cols == nr && rowsHere == MR,
                 };
                 if (prefetch != null)
                 {
@@ -310,6 +321,8 @@ public static unsafe class PackedGemm
         /// <summary>Taps [T0, T1) and, within each, input channels [C0, C1) of the reduction run in this pass.</summary>
         public int Taps, T0, T1, InChannels, C0, C1, Ldc, Ldr, Rows;
         public bool First, Last, Relu;
+        /// <summary>Final values go out with non-temporal stores (a full tile of a very large output).</summary>
+        public bool Streaming;
         /// <summary>Lines of the next chunk's weights to prefetch, one per channel step (0: none).</summary>
         public float* Prefetch;
         public int PrefetchLines;
@@ -524,6 +537,11 @@ public static unsafe class PackedGemm
             {
                 v0 = TOps.Max(v0, TOps.Zero); v1 = TOps.Max(v1, TOps.Zero); v2 = TOps.Max(v2, TOps.Zero); v3 = TOps.Max(v3, TOps.Zero);
             }
+        }
+        if (a.Streaming)
+        {
+            TOps.StoreStreaming(c, v0); TOps.StoreStreaming(c + L, v1); TOps.StoreStreaming(c + 2 * L, v2); TOps.StoreStreaming(c + 3 * L, v3);
+            return;
         }
         TOps.Store(c, v0); TOps.Store(c + L, v1); TOps.Store(c + 2 * L, v2); TOps.Store(c + 3 * L, v3);
     }
