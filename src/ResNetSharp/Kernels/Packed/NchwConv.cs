@@ -507,19 +507,42 @@ public static unsafe class NchwConv
     /// <summary>
     /// dw[o, i] += Σ_groups part[i, o] (parts of row length `columns`), in 16x16 blocks over the worker threads: walked
     /// row by row, one of the two sides jumps a whole row per element, and for 512 channels (9 MB) this took longer
-    /// than computing the parts.
+    /// than computing the parts. On AVX-512 a whole block is summed over the parts in vectors and transposed in
+    /// registers (Transposes.Transpose16) instead of 256 scalar adds per part.
     /// </summary>
     private static void AddTransposedParts(nint[] parts, int groups, float* dw, int oc, int k, int columns)
     {
         const int Block = 16;
         nint dwp = (nint)dw;
         int oBlocks = (oc + Block - 1) / Block;
+        bool vectors = Vector512.IsHardwareAccelerated;
         WorkerPool.For(oBlocks, ob =>
         {
             int o0 = ob * Block, o1 = Math.Min(oc, o0 + Block);
+            float* sums = stackalloc float[Block * Block];
+            float* transposed = stackalloc float[Block * Block];
+            float** rows = stackalloc float*[Block];
+            for (int r = 0; r < Block; r++) rows[r] = sums + r * Block;
             for (int i0 = 0; i0 < k; i0 += Block)
             {
                 int i1 = Math.Min(k, i0 + Block);
+                if (vectors && o1 - o0 == Block && i1 - i0 == Block)
+                {
+                    // sums[r] = Σ_parts part[i0 + r][o0 .. o0 + 16]; transposed[j] = column j of that = dw row o0 + j.
+                    for (int r = 0; r < Block; r++)
+                    {
+                        var v = Vector512<float>.Zero;
+                        for (int gi = 0; gi < groups; gi++) v += Vector512.Load((float*)parts[gi] + (long)(i0 + r) * columns + o0);
+                        v.Store(sums + r * Block);
+                    }
+                    Transposes.Transpose16(rows, transposed, Block, Block);
+                    for (int j = 0; j < Block; j++)
+                    {
+                        float* row = (float*)dwp + (long)(o0 + j) * k + i0;
+                        (Vector512.Load(row) + Vector512.Load(transposed + j * Block)).Store(row);
+                    }
+                    continue;
+                }
                 for (int gi = 0; gi < groups; gi++)
                 {
                     float* part = (float*)parts[gi];
