@@ -76,6 +76,8 @@ public static unsafe class NchwWinograd
         {
             int r0 = block * 16, rowCount = Math.Min(16, rows - r0);
             float* byTap = stackalloc float[16 * 9 * 16];   // [row in block][tap][column in block]
+            float* reversed = stackalloc float[9 * 16];
+            float** columnTaps = stackalloc float*[16];
             float* coef = stackalloc float[18];
             for (int q = 0; q < gm.Length; q++) coef[q] = gm[q];
             var g = stackalloc Vector512<float>[6 * 3];
@@ -83,7 +85,27 @@ public static unsafe class NchwWinograd
             {
                 int count = Math.Min(16, columns - c0);
                 if (count < 16 || rowCount < 16) new Span<float>(byTap, 16 * 9 * 16).Clear();
-                if (!forInputGradient)
+                // A whole block away from w's end: each row's 16 columns × 9 taps as a 16x16 register transpose of
+                // 16-float reads at the columns' first taps (the 7 floats past a column's taps are read and dropped).
+                long lastRead = forInputGradient ? ((long)(c0 + 15) * inChannels + r0 + rowCount - 1) * 9 + 16
+                    : ((long)(r0 + rowCount - 1) * inChannels + c0 + 15) * 9 + 16;
+                if (count == 16 && lastRead <= plane * 9)
+                {
+                    for (int q = 0; q < rowCount; q++)
+                    {
+                        for (int col = 0; col < 16; col++)
+                            columnTaps[col] = forInputGradient ? (float*)wp + ((long)(c0 + col) * inChannels + r0 + q) * 9
+                                : (float*)wp + ((long)(r0 + q) * inChannels + c0 + col) * 9;
+                        float* kt = byTap + q * 9 * 16;
+                        if (!forInputGradient) Transposes.Transpose16(columnTaps, kt, 16, 9);
+                        else
+                        {
+                            Transposes.Transpose16(columnTaps, reversed, 16, 9);
+                            for (int t = 0; t < 9; t++) Vector512.Load(reversed + (8 - t) * 16).Store(kt + t * 16);
+                        }
+                    }
+                }
+                else if (!forInputGradient)
                     for (int q = 0; q < rowCount; q++)   // output channel r0 + q, input channels c0 + col
                     {
                         float* k = (float*)wp + ((long)(r0 + q) * inChannels + c0) * 9;
