@@ -7,8 +7,8 @@ using ResNetSharp.Tests.Support;
 namespace ResNetSharp.Tests.Kernels;
 
 /// <summary>
-/// The packed product's non-temporal stores (taken for outputs above <see cref="PackedGemm.StreamingBytes"/>, made
-/// 0-sized here so that small products take them) give the same results as the normal path, epilogue included.
+/// The packed product's non-temporal stores (taken for outputs of at least <see cref="PackedGemm.StreamingBytes"/>,
+/// set to 1 byte here so that small products take them) give the same results as the normal path, epilogue included.
 /// </summary>
 [Collection(nameof(ProcessWideSwitches))]
 public unsafe class StreamingStoreTests

@@ -460,7 +460,7 @@ public static unsafe class NchwConv
     /// The (rows, images·plane) matrix whose row r is [src_0[r], src_1[r], …] (src_t = src + t·imageStride, rows of
     /// `plane` floats) packed in panels of NR columns, zero past the last.
     /// </summary>
-    internal static void PackImageColumns(float* src, long imageStride, int rows, int plane, int images, float* dst)
+    private static void PackImageColumns(float* src, long imageStride, int rows, int plane, int images, float* dst)
     {
         int nr = PackedGemm.NR, cols = images * plane, panels = (cols + nr - 1) / nr;
         for (int panel = 0; panel < panels; panel++)

@@ -98,11 +98,12 @@ public static unsafe class PackedGemm
         int rowBlocks = (rows + rowsPerTask - 1) / rowsPerTask;
         nint xp = (nint)x, cp = (nint)c, rp = (nint)residual;
         float[] zeros = ZeroRow(w.InChannels);
-        // Non-temporal stores need vector-aligned rows; the fence after each task orders them before the loop's end.
-        bool streaming = StreamingBytes > 0 && (long)rows * ldc * sizeof(float) >= StreamingBytes && !accumulate
-            && ((nint)c & 63) == 0 && ldc % 16 == 0 && Sse.IsSupported;
         if (rowBlocks >= 2 * Engine.Threads)
         {
+            // Only this path streams: a 16 MB output has row blocks for every thread unless its rows are 20,000+ wide.
+            // Non-temporal stores need vector-aligned rows; the fence after each task orders them before the loop's end.
+            bool streaming = StreamingBytes > 0 && (long)rows * ldc * sizeof(float) >= StreamingBytes && !accumulate
+                && ((nint)c & 63) == 0 && ldc % 16 == 0 && Sse.IsSupported;
             // Enough row blocks for every thread: a task takes whole rows (all the panels of its block). Split by
             // panel, two threads write alternate 256-byte pieces of the same output rows, and outputs larger than L2
             // are written at half the speed (measured: resnet50's 64→256 1x1 at 56x56, 0.55–0.72 ms → 0.41 ms).
@@ -443,8 +444,8 @@ public static unsafe class PackedGemm
 
     /// <summary>
     /// 1 row × 4 vectors, for a last tile of one row: 49 rows (7x7 images, and the 49 Winograd tiles of 28x28 F(4x4)
-    /// and 14x14 F(2x2) at batch 1) are 8 tiles of 6 and one row, which the 4-row tile ran at a third of the cost of a
-    /// whole 6-row tile.
+    /// and 14x14 F(2x2) at batch 1) are 8 tiles of 6 and one row, for which the 4-row tile spent two thirds of a 6-row
+    /// tile's multiply-adds.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile1x4<TOps, TV, TB>(ref TileArgs a) where TOps : IVectorOps<TV> where TV : unmanaged where TB : IRowsOfB
