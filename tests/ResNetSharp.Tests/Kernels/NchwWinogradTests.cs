@@ -73,6 +73,43 @@ public unsafe class NchwWinogradTests
             Assert.True(Math.Abs(yRef[i] - y[i]) <= 1e-5 * scale * Math.Sqrt(9 * ic), $"y[{i}]: expected {yRef[i]}, got {y[i]}");
     }
 
+    /// <summary>
+    /// Shapes whose M (points·IC·OC) passes 1 MB, so that one M is shared by the threads: 2 chunks of 2 and 1 lane
+    /// panels (F(4x4), 80 output channels in two panels) and 200 output channels (a short last panel) with F(2x2).
+    /// </summary>
+    public static TheoryData<int, int, int, int, int, int> WeightGradientShapes() => new()
+    {
+        { 4, 3, 128, 20, 20, 80 },
+        { 2, 1, 96, 7, 7, 200 },
+    };
+
+    /// <summary>
+    /// The weight gradient by Winograd (F(tile x tile, 3x3) transposed) against the direct reference, on the same
+    /// shapes: it reads dy with the output transform's tile numbering, so every numbering and edge is covered. dw
+    /// starts non-zero, since the result is added to it.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    [MemberData(nameof(WeightGradientShapes))]
+    public void WeightGradientMatchesDirectSum(int tile, int batch, int ic, int h, int w, int oc)
+    {
+        var g = new ConvGeometry(ic, h, w, oc, 3, 3, 1, 1);
+        if (!NchwWinograd.Supports(g)) { Assert.False(Avx512F.IsSupported, "AVX-512 is here but the path refused a 3x3 stride-1 convolution"); return; }
+        var rng = new Random(ic * 37 + h * 5 + oc);
+        float[] R(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var x = R(batch * g.InImage); var dy = R(batch * g.OutImage); var start = R(g.WeightSize);
+        var dwRef = start.Select(v => (double)v).ToArray();   // the reference sums in double
+        Conv2dReference.Backward<double>(g, batch, x.Select(v => (double)v).ToArray(), new double[g.WeightSize], dy.Select(v => (double)v).ToArray(),
+            null, dwRef, null);
+        var dw = (float[])start.Clone();
+        fixed (float* xp = x) fixed (float* dyp = dy) fixed (float* dwp = dw)
+            NchwWinograd.WeightGradient(g, batch, xp, dyp, dwp, tile);
+        // Each entry sums batch·H·W products of values in [−1, 1]: the rounding grows with the square root of that.
+        double tol = 2e-5 * Math.Sqrt(batch * h * w) * (tile == 4 ? 4 : 1);
+        for (int i = 0; i < dw.Length; i++)
+            Assert.True(Math.Abs(dwRef[i] - dw[i]) <= tol, $"dw[{i}]: expected {dwRef[i]}, got {dw[i]} (tolerance {tol})");
+    }
+
     /// <summary>The input-gradient weights (points 0 and 3 swapped, transposed) against the transform of a flipped, transposed copy.</summary>
     [Theory]
     [InlineData(2, 3, 5)]

@@ -31,6 +31,19 @@ public static unsafe class NchwConv
     /// </summary>
     public const int MinWinogradChannels = 16;
 
+    /// <summary>
+    /// Whether the convolutions that take Winograd (<see cref="TakesWinograd"/>) also compute their weight gradient by
+    /// it (<see cref="NchwWinograd.WeightGradient"/>) instead of the direct tap kernel. Internal: a switch to measure
+    /// and test the two against each other.
+    /// </summary>
+    internal static bool WinogradWeightGradient = true;
+
+    /// <summary>
+    /// Below this, the direct tap kernel's weight gradient is faster: for resnet20's 16-channel layers (28x28, batch
+    /// 128) the transforms cost more than the multiplies they save.
+    /// </summary>
+    internal static int MinWinogradGradientChannels = 32;
+
     internal static bool TakesWinograd(in ConvGeometry g) =>
         UseWinograd && NchwWinograd.Supports(g) && g.InChannels >= MinWinogradChannels && g.OutChannels >= MinWinogradChannels;
 
@@ -289,12 +302,20 @@ public static unsafe class NchwConv
     {
         var geometry = g;
         int k = g.PatchSize, p = g.OutPlane, oc = g.OutChannels, nr = PackedGemm.NR;
+        bool shifted = g.Stride == 1 && g.KernelH == g.KernelW && g.Padding <= g.KernelH - 1;
+        bool winogradDx = dx != null && shifted && TakesWinograd(g);   // its weights come from w directly (no flipped copy)
+        if (WinogradWeightGradient && shifted && TakesWinograd(g) && Math.Min(g.InChannels, g.OutChannels) >= MinWinogradGradientChannels)
+        {
+            // All three by Winograd (dx exactly when it is asked for: it takes the same geometries).
+            NchwWinograd.WeightGradient(g, batch, x, dy, dw, NchwWinograd.TileFor(g));
+            if (winogradDx) WinogradInputGradient(g, batch, w, dy, dx);
+            AddBiasGradient(g, batch, dy, dbias);
+            return;
+        }
         int groups = Math.Max(1, Math.Min(Engine.Threads, batch));
         EnsureWeightGradParts(groups, (oc + nr - 1) / nr * nr * k);
         var parts = _weightGradParts!.Select(b => (nint)b.Pointer).ToArray();
         float* wT = null;
-        bool shifted = g.Stride == 1 && g.KernelH == g.KernelW && g.Padding <= g.KernelH - 1;
-        bool winogradDx = dx != null && shifted && TakesWinograd(g);   // its weights come from w directly (no flipped copy)
         if (dx != null && shifted && !winogradDx)
         {
             // dx = correlation of dy (padded by k − 1 − pad) with the weights rotated by 180° and transposed:

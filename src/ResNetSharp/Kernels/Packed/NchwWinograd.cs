@@ -59,12 +59,7 @@ public static unsafe class NchwWinograd
     /// </summary>
     public static void TransformWeights(float* w, int outChannels, int inChannels, float* u, int tile = 2, bool forInputGradient = false)
     {
-        float[] gm = tile switch
-        {
-            2 => [1, 0, 0, 0.5f, 0.5f, 0.5f, 0.5f, -0.5f, 0.5f, 0, 0, 1],
-            4 => [1 / 4f, 0, 0, -1 / 6f, -1 / 6f, -1 / 6f, -1 / 6f, 1 / 6f, -1 / 6f, 1 / 24f, 1 / 12f, 1 / 6f, 1 / 24f, -1 / 12f, 1 / 6f, 0, 0, 1],
-            _ => throw new ArgumentOutOfRangeException(nameof(tile), tile, "Winograd tiles are 2 or 4"),
-        };
+        float[] gm = GFor(tile);
         int window = tile + 2;
         long plane = (long)outChannels * inChannels;
         int rows = forInputGradient ? inChannels : outChannels, columns = forInputGradient ? outChannels : inChannels;
@@ -135,6 +130,17 @@ public static unsafe class NchwWinograd
         });
     }
 
+    // G (window x 3, row-major) of F(2,3) and F(4,3): the weight transform's, and transposed, the weight gradient's output.
+    private static readonly float[] G2 = [1, 0, 0, 0.5f, 0.5f, 0.5f, 0.5f, -0.5f, 0.5f, 0, 0, 1];
+    private static readonly float[] G4 = [1 / 4f, 0, 0, -1 / 6f, -1 / 6f, -1 / 6f, -1 / 6f, 1 / 6f, -1 / 6f, 1 / 24f, 1 / 12f, 1 / 6f, 1 / 24f, -1 / 12f, 1 / 6f, 0, 0, 1];
+
+    private static float[] GFor(int tile) => tile switch
+    {
+        2 => G2,
+        4 => G4,
+        _ => throw new ArgumentOutOfRangeException(nameof(tile), tile, "Winograd tiles are 2 or 4"),
+    };
+
     /// <summary>How a geometry's tiles are numbered (see the class remarks).</summary>
     private readonly struct Layout
     {
@@ -195,6 +201,307 @@ public static unsafe class NchwWinograd
         });
     }
 
+    private const int GradientChunkBytes = 4 << 20;    // V and Ŷ of one shared weight-gradient chunk, at least
+    private const int PrivateChunkBytes = 1 << 20;     // V and Ŷ of one thread's chunk, at most (with its M, in L2)
+    // M up to this size is summed per thread. Measured on resnet18's training step at batch 16: 4 MB (the 128-channel
+    // layers per thread too) was 1.02x the step time of 1 MB.
+    private const long PrivateProductBytes = 1 << 20;
+
+    [ThreadStatic] private static AlignedBuffer? _gradientInputs, _gradientOutputs, _gradientProducts;
+
+    /// <summary>
+    /// dw (OC, IC, 3, 3) += Σ_n the correlation of dy_n with x_n (the 3x3 stride-1 padding-1 weight gradient), by
+    /// Winograd F(tile x tile, 3x3) transposed: the forward's y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A gives, for each tile,
+    /// ∂L/∂g = Gᵀ[(A dY Aᵀ) ⊙ (Bᵀ d B)]G. Summed over tiles, the element-wise products are one matrix product per
+    /// point, M_p (IC, OC) = Σ_tiles V_p (IC, tiles) · Ŷ_p (tiles, OC), with the tiles as the reduction: 16 or 36
+    /// multiply-adds per channel pair and tile where the direct sum needs 36 or 144. V is the forward's input
+    /// transform; Ŷ = A dY Aᵀ is made here, 16 channels by 16 tiles at a time, and transposed into panels of output
+    /// channels. Gᵀ M G is applied once at the end.
+    /// <para>
+    /// Two ways over the threads. Where M is small (up to 64 channels), each thread takes a share of the tiles and
+    /// sums its own M in chunks that stay in its L2 with it, and the output transform adds the threads' M. Where it is
+    /// large (16.8 MB for 512 channels), M is one, the threads make each chunk's V and Ŷ together, and its products
+    /// are split by point and panel.
+    /// </para>
+    /// </summary>
+    public static void WeightGradient(in ConvGeometry g, int batch, float* x, float* dy, float* dw, int tile = 2)
+    {
+        if (!Supports(g)) throw new NotSupportedException($"Winograd on NCHW needs AVX-512 and a 3x3 stride-1 padding-1 convolution, not {g}");
+        if (tile != 2 && tile != 4) throw new ArgumentOutOfRangeException(nameof(tile), tile, "Winograd tiles are 2 or 4");
+        if (tile == 4 && g.OutWidth <= 4) throw new ArgumentException($"F(4x4,3x3) needs images wider than 4 pixels, not {g.OutWidth}");
+        var layout = new Layout(g, tile);
+        var geometry = g;
+        int points = PointsFor(tile), ic = g.InChannels, oc = g.OutChannels;
+        // Output channels in panels as narrow as they allow: 16 and 32 channels take the 6x16 and 6x32 tiles.
+        int nr = oc <= 16 ? 16 : oc <= 32 ? 32 : 64;
+        int ocPanels = (oc + nr - 1) / nr, ldm = ocPanels * nr;
+        int valid = checked(batch * layout.Lanes), lanePanels = (valid + 63) / 64;
+        // M_p is padded by a line: at 1 MB per point (512 channels) the points' rows would fall in one cache set.
+        long mPoint = (long)ic * ldm + 16, mSize = points * mPoint;
+        long productBytes = mSize * sizeof(float), panelBytes = (long)points * (ic + ldm) * 64 * sizeof(float);
+        nint xp = (nint)x, dyp = (nint)dy;
+        if (productBytes <= PrivateProductBytes)
+        {
+            int parts = Math.Min(Engine.Threads, lanePanels);
+            int chunkPanels = (int)Math.Clamp(PrivateChunkBytes / panelBytes, 1, lanePanels);
+            var partSums = Scratch(ref _gradientProducts, parts * mSize);
+            nint mp = (nint)partSums.Pointer;
+            WorkerPool.For(parts, part =>
+            {
+                int begin = part * lanePanels / parts, end = (part + 1) * lanePanels / parts;
+                var v = Scratch(ref _gradientInputs, (long)chunkPanels * points * geometry.InChannels * 64);
+                var yHat = Scratch(ref _gradientOutputs, (long)chunkPanels * points * ldm * 64);
+                for (int p0 = begin; p0 < end; p0 += chunkPanels)
+                {
+                    int panels = Math.Min(chunkPanels, end - p0), count = panels * 64;
+                    long yPoint = (long)ocPanels * count * nr;
+                    ChunkTransforms(geometry, layout, tile, (float*)xp, (float*)dyp, p0 * 64, count, 0, count, valid, v.Pointer, yHat.Pointer, yPoint, nr);
+                    int[] offsets = ChunkRowOffsets(geometry.InChannels, panels);
+                    fixed (int* off = offsets)
+                        for (int p = 0; p < points; p++)
+                            PackedGemm.RunSerial(new PanelMatrix(yHat.Pointer + p * yPoint, null, geometry.OutChannels, panels, 64, null, nr),
+                                v.Pointer + (long)p * geometry.InChannels * count, off, geometry.InChannels, (float*)mp + part * mSize + p * mPoint, ldm,
+                                accumulate: p0 > begin);
+                }
+            });
+            GradientOutputTransform(geometry, tile, partSums.Pointer, parts, mSize, mPoint, ldm, dw);
+            return;
+        }
+        {
+            // A chunk's V and Ŷ: at least GradientChunkBytes, and at least twice M, which every chunk reads and writes.
+            int chunkPanels = (int)Math.Clamp(Math.Max(GradientChunkBytes, 2 * productBytes) / panelBytes, 1, lanePanels);
+            var v = Scratch(ref _gradientInputs, (long)chunkPanels * points * ic * 64);
+            var yHat = Scratch(ref _gradientOutputs, (long)chunkPanels * points * ldm * 64);
+            var m = Scratch(ref _gradientProducts, mSize);
+            nint vp = (nint)v.Pointer, yp = (nint)yHat.Pointer;
+            for (int p0 = 0; p0 < lanePanels; p0 += chunkPanels)
+            {
+                int panels = Math.Min(chunkPanels, lanePanels - p0), count = panels * 64, first = p0 * 64;
+                long yPoint = (long)ocPanels * count * nr;
+                int groups = count / 16, tasks = Math.Min(groups, 4 * Engine.Threads);
+                WorkerPool.For(tasks, task => ChunkTransforms(geometry, layout, tile, (float*)xp, (float*)dyp, first, count,
+                    task * groups / tasks * 16, (task + 1) * groups / tasks * 16, valid, (float*)vp, (float*)yp, yPoint, nr));
+                var right = new PanelMatrix[points];
+                for (int p = 0; p < points; p++) right[p] = new PanelMatrix((float*)yp + p * yPoint, null, oc, panels, 64, null, nr);
+                PackedGemm.RunBatched(right, (float*)vp, (long)ic * count, ChunkRowOffsets(ic, panels), ic, m.Pointer, mPoint, ldm, accumulate: p0 > 0);
+            }
+            GradientOutputTransform(geometry, tile, m.Pointer, 1, 0, mPoint, ldm, dw);
+        }
+    }
+
+    /// <summary>
+    /// V (the forward's chunk layout: V_p at v + p·IC·count, [lane panel][channel][64]) and Ŷ (Ŷ_p at yHat + p·yPoint,
+    /// [output-channel panel][lane][nr]) of the chunk's lanes [first + from, first + to).
+    /// </summary>
+    private static void ChunkTransforms(in ConvGeometry g, in Layout layout, int tile, float* x, float* dy, int first, int count, int from, int to,
+        int valid, float* v, float* yHat, long yPoint, int nr)
+    {
+        if (tile == 2) InputTransform(g, layout, x, first, count, valid, v, from, to);
+        else InputTransform4(g, layout, x, first, count, valid, v, from, to);
+        GradientTransform(g, layout, tile, dy, first, from, to, valid, yHat, yPoint, (long)count * nr, nr);
+    }
+
+    // Row c of V_p at "tap" j (the chunk's lane panel j): j·IC·64 + c·64 from V_p.
+    private static int[] ChunkRowOffsets(int channels, int panels)
+    {
+        var offsets = new int[channels * panels];
+        for (int r = 0; r < channels; r++)
+            for (int j = 0; j < panels; j++) offsets[r * panels + j] = j * channels * 64 + r * 64;
+        return offsets;
+    }
+
+    /// <summary>
+    /// Ŷ = A dY Aᵀ for lanes [first + from, first + to) of a chunk starting at lane <paramref name="first"/> (dY: the
+    /// tile's outputs of dy, zero outside the image; lanes past <paramref name="valid"/> zero), written as rows of output
+    /// channels: point p, lane l of the chunk and channel o at yHat + p·pointStride + (o / nr)·panelStride + l·nr + o mod nr. A is the transpose of the forward
+    /// output transform's Aᵀ; dY is read with the output transform's store pattern, de-interleaved.
+    /// </summary>
+    [SkipLocalsInit]   // the staging arrays are written before they are read
+    private static void GradientTransform(in ConvGeometry g, in Layout layout, int tile, float* dy, int first, int from, int to, int valid, float* yHat,
+        long pointStride, long panelStride, int nr)
+    {
+        int oc = g.OutChannels, oh = g.OutHeight, ow = g.OutWidth, slots = layout.Slots, window = tile + 2, points = window * window;
+        Vector512<int> evens = Deinterleave.Evens, odds = Deinterleave.Odds;
+        var stage = stackalloc Vector512<float>[16 * 36];   // [channel in block][point], 16 tiles each
+        var d = stackalloc Vector512<float>[16];             // the tile's dY, [row][column]
+        var e = stackalloc Vector512<float>[36];             // A·dY, [point row][column]
+        var rows = stackalloc float*[16];
+        var masks = stackalloc Vector512<float>[4];
+        var offsets = stackalloc int[4];
+        for (int local = from; local < to; local += 16)
+        {
+            int lane = first + local;
+            float* block = yHat + (long)local * nr;   // + p·pointStride + panel·panelStride
+            if (lane >= valid)
+            {
+                for (int p = 0; p < points; p++)
+                    for (int panel = 0; panel * nr < oc; panel++)
+                        new Span<float>(block + p * pointStride + panel * panelStride, 16 * nr).Clear();
+                continue;
+            }
+            var (image, ty, tx0) = layout.Locate(lane);
+            int col = slots >= 16 ? tile * tx0 : 0, tileRows = slots >= 16 ? 1 : 16 / slots;
+            // The four 16-value reads of a row of dY values (tile·16 of them: two reads for F(2x2), four for F(4x4)):
+            // one output row (16 slots), two rows' halves (8) or four rows' quarters (4), as the output transform stores them.
+            int reads = tile == 2 ? 2 : 4;
+            for (int k = 0; k < reads; k++)
+            {
+                offsets[k] = slots >= 16 ? 16 * k : slots == 8 && tile == 4 ? 16 * (k % 2) : 0;
+                masks[k] = ColumnMask(col + offsets[k], ow);
+            }
+            for (int o0 = 0; o0 < oc; o0 += 16)
+            {
+                int count = Math.Min(16, oc - o0);
+                for (int o = 0; o < count; o++)
+                {
+                    float* plane = dy + ((long)image * oc + o0 + o) * oh * ow;
+                    for (int i = 0; i < tile; i++)
+                    {
+                        for (int k = 0; k < tileRows; k++)
+                        {
+                            int row = tile * (ty + k) + i;
+                            rows[k] = row < oh ? plane + (long)row * ow + col : null;
+                        }
+                        if (tile == 2)
+                        {
+                            Vector512<float> lo, hi;
+                            if (slots >= 16) { lo = Load(rows[0], 0, masks[0]); hi = Load(rows[0], 16, masks[1]); }
+                            else if (slots == 8) { lo = Load(rows[0], 0, masks[0]); hi = Load(rows[1], 0, masks[0]); }
+                            else
+                            {
+                                var q = masks[0].GetLower();
+                                lo = Vector512.Create(Load(rows[0], 0, q), Load(rows[1], 0, q)); hi = Vector512.Create(Load(rows[2], 0, q), Load(rows[3], 0, q));
+                            }
+                            d[i * 2] = Avx512F.PermuteVar16x32x2(lo, evens, hi);
+                            d[i * 2 + 1] = Avx512F.PermuteVar16x32x2(lo, odds, hi);
+                        }
+                        else
+                        {
+                            float* r0 = rows[0], r1 = slots == 8 ? rows[0] : slots == 4 ? rows[1] : rows[0];
+                            float* r2 = slots == 8 ? rows[1] : slots == 4 ? rows[2] : rows[0], r3 = slots == 8 ? rows[1] : slots == 4 ? rows[3] : rows[0];
+                            var a0 = Load(r0, offsets[0], masks[0]); var a1 = Load(r1, offsets[1], masks[1]);
+                            var a2 = Load(r2, offsets[2], masks[2]); var a3 = Load(r3, offsets[3], masks[3]);
+                            var e01 = Avx512F.PermuteVar16x32x2(a0, evens, a1); var o01 = Avx512F.PermuteVar16x32x2(a0, odds, a1);
+                            var e23 = Avx512F.PermuteVar16x32x2(a2, evens, a3); var o23 = Avx512F.PermuteVar16x32x2(a2, odds, a3);
+                            d[i * 4] = Avx512F.PermuteVar16x32x2(e01, evens, e23); d[i * 4 + 2] = Avx512F.PermuteVar16x32x2(e01, odds, e23);
+                            d[i * 4 + 1] = Avx512F.PermuteVar16x32x2(o01, evens, o23); d[i * 4 + 3] = Avx512F.PermuteVar16x32x2(o01, odds, o23);
+                        }
+                    }
+                    // e = A·dY (window x tile), then each row of e times Aᵀ.
+                    Vector512<float>* y = stage + o * 36;
+                    if (tile == 2)
+                    {
+                        for (int j = 0; j < 2; j++) GradientRows2(d[j], d[2 + j], e + j, 2);
+                        for (int a = 0; a < 4; a++) GradientRows2(e[a * 2], e[a * 2 + 1], y + a * 4, 1);
+                    }
+                    else
+                    {
+                        for (int j = 0; j < 4; j++) GradientRows4(d[j], d[4 + j], d[8 + j], d[12 + j], e + j, 4);
+                        for (int a = 0; a < 6; a++) GradientRows4(e[a * 4], e[a * 4 + 1], e[a * 4 + 2], e[a * 4 + 3], y + a * 6, 1);
+                    }
+                }
+                // Channels o0.. × 16 tiles → 16 tile rows of channels, per point.
+                float* dst = block + (o0 / nr) * panelStride + o0 % nr;
+                for (int p = 0; p < points; p++)
+                {
+                    for (int o = 0; o < 16; o++) rows[o] = o < count ? (float*)(stage + o * 36 + p) : null;
+                    Transposes.Transpose16(rows, dst + p * pointStride, nr, 16);
+                }
+            }
+        }
+    }
+
+    // F(2,3)'s A (the transpose of the output transform's Aᵀ = [1 1 1 0; 0 1 −1 −1]) applied to d0, d1.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GradientRows2(Vector512<float> d0, Vector512<float> d1, Vector512<float>* o, int stride)
+    {
+        o[0] = d0; o[stride] = d0 + d1; o[2 * stride] = d0 - d1; o[3 * stride] = -d1;
+    }
+
+    // F(4,3)'s A, the transpose of OutputRows4's Aᵀ, applied to d0..d3.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GradientRows4(Vector512<float> d0, Vector512<float> d1, Vector512<float> d2, Vector512<float> d3, Vector512<float>* o, int stride)
+    {
+        var even = d0 + d2; var odd = d1 + d3;
+        var even4 = d0 + d2 * 4f; var odd4 = d1 * 2f + d3 * 8f;
+        o[0] = d0;                      // d0
+        o[stride] = even + odd;         // d0 + d1 + d2 + d3
+        o[2 * stride] = even - odd;     // d0 − d1 + d2 − d3
+        o[3 * stride] = even4 + odd4;   // d0 + 2d1 + 4d2 + 8d3
+        o[4 * stride] = even4 - odd4;   // d0 − 2d1 + 4d2 − 8d3
+        o[5 * stride] = d3;             // d3
+    }
+
+    /// <summary>
+    /// dw[o, i] += Gᵀ M[·, ·, i, o] G (3x3 from window x window), M the sum of the parts' (part q at m + q·partStride),
+    /// M_p at + p·pointStride, row i, column o. In blocks of
+    /// 16 input by 16 output channels over the threads: vectors run over output channels, and each output channel's
+    /// 16·9 results (contiguous in dw) are transposed out of them in 16x16 blocks.
+    /// </summary>
+    private static void GradientOutputTransform(in ConvGeometry g, int tile, float* m, int parts, long partStride, long pointStride, int ldm, float* dw)
+    {
+        int ic = g.InChannels, oc = g.OutChannels, window = tile + 2;
+        float[] gm = GFor(tile);
+        int iBlocks = (ic + 15) / 16, oBlocks = (oc + 15) / 16;
+        nint mp = (nint)m, dwp = (nint)dw;
+        WorkerPool.For(iBlocks * oBlocks, task =>
+        {
+            fixed (float* coef = gm)
+                GradientOutputBlock(ic, oc, window, (float*)mp, parts, partStride, pointStride, ldm, (float*)dwp, coef, task / oBlocks * 16, task % oBlocks * 16);
+        });
+    }
+
+    [SkipLocalsInit]   // the staging arrays are written before they are read (rows past the block's channels are dropped)
+    private static void GradientOutputBlock(int ic, int oc, int window, float* m, int parts, long partStride, long pointStride, int ldm, float* dw,
+        float* coef, int i0, int o0)
+    {
+        int iCount = Math.Min(16, ic - i0), oCount = Math.Min(16, oc - o0);
+        var results = stackalloc Vector512<float>[16 * 9];   // [input channel in block][tap], over 16 output channels
+        var t = stackalloc Vector512<float>[3 * 6];          // Gᵀ·M, 3 x window
+        var rows = stackalloc float*[16];
+        float* byChannel = stackalloc float[16 * 16 * 9];      // [output channel][input channel in block][tap]
+        var sum = stackalloc Vector512<float>[36];           // M over the parts, [point]
+        for (int i = 0; i < iCount; i++)
+        {
+            float* src = m + (long)(i0 + i) * ldm + o0;
+            for (int p = 0; p < window * window; p++)
+            {
+                var s = Vector512.Load(src + p * pointStride);
+                for (int q = 1; q < parts; q++) s += Vector512.Load(src + q * partStride + p * pointStride);
+                sum[p] = s;
+            }
+            for (int r = 0; r < 3; r++)
+                for (int b = 0; b < window; b++)
+                {
+                    var s = Vector512<float>.Zero;
+                    for (int a = 0; a < window; a++)
+                        if (coef[a * 3 + r] != 0) s += sum[a * window + b] * coef[a * 3 + r];
+                    t[r * window + b] = s;
+                }
+            for (int r = 0; r < 3; r++)
+                for (int c = 0; c < 3; c++)
+                {
+                    var s = Vector512<float>.Zero;
+                    for (int b = 0; b < window; b++)
+                        if (coef[b * 3 + c] != 0) s += t[r * window + b] * coef[b * 3 + c];
+                    results[i * 9 + r * 3 + c] = s;
+                }
+        }
+        // results[(i, tap)] over output channels → byChannel[o][(i, tap)], 16 rows of 16 at a time.
+        for (int q = 0; q < 9; q++)
+        {
+            for (int r = 0; r < 16; r++) rows[r] = (float*)(results + q * 16 + r);
+            Transposes.Transpose16(rows, byChannel + q * 16, 16 * 9, 16);
+        }
+        for (int o = 0; o < oCount; o++)
+        {
+            float* dst = dw + ((long)(o0 + o) * ic + i0) * 9, src = byChannel + o * 16 * 9;
+            int n = iCount * 9, j = 0;
+            for (; j + 16 <= n; j += 16) (Vector512.Load(dst + j) + Vector512.Load(src + j)).Store(dst + j);
+            for (; j < n; j++) dst[j] += src[j];
+        }
+    }
+
     private static readonly Vector512<int> InterleaveLow = Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     private static readonly Vector512<int> InterleaveHigh = Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
 
@@ -202,16 +509,17 @@ public static unsafe class NchwWinograd
     /// V for lanes [first, first + count) of a block of images starting at x: V_p in panels of 64 lanes,
     /// [p][panel][channel][64]. Lanes at or past <paramref name="valid"/> (the block's last image ends there) are zero.
     /// The input is read in place: rows above or below the image are zero vectors, and columns outside it are
-    /// masked off in the loads (the padding, and a group's slots past the image).
+    /// masked off in the loads (the padding, and a group's slots past the image). Only the chunk's lanes [from, to)
+    /// (multiples of 16) are made, when given, so that threads can share a chunk.
     /// </summary>
-    private static void InputTransform(in ConvGeometry g, in Layout layout, float* x, int first, int count, int valid, float* v)
+    private static void InputTransform(in ConvGeometry g, in Layout layout, float* x, int first, int count, int valid, float* v, int from = 0, int to = int.MaxValue)
     {
         int ic = g.InChannels, h = g.Height, w = g.Width, slots = layout.Slots;
         long pointStride = (long)ic * count, plane = (long)h * w;
         Vector512<int> evens = Deinterleave.Evens, odds = Deinterleave.Odds;
         var t = stackalloc Vector512<float>[16];
         var rows = stackalloc float*[4];   // the (up to four) tile rows' input rows for the current i, or null
-        for (int lane = first; lane < first + count; lane += 16)
+        for (int lane = first + from; lane < first + Math.Min(count, to); lane += 16)
         {
             int local = lane - first;
             float* column = v + (long)(local / 64) * ic * 64 + local % 64;   // + p·pointStride + c·64
@@ -361,7 +669,7 @@ public static unsafe class NchwWinograd
     /// values (two rounds of even/odd permutes), and columns 4..5 those of the 64 values four further on. Tile rows
     /// have 4, 8 or a multiple of 16 slots, so a group's 64 values are one row's, two rows' 32 or four rows' 16.
     /// </summary>
-    private static void InputTransform4(in ConvGeometry g, in Layout layout, float* x, int first, int count, int valid, float* v)
+    private static void InputTransform4(in ConvGeometry g, in Layout layout, float* x, int first, int count, int valid, float* v, int from = 0, int to = int.MaxValue)
     {
         const int points = 36;
         int ic = g.InChannels, h = g.Height, w = g.Width, slots = layout.Slots;
@@ -371,7 +679,7 @@ public static unsafe class NchwWinograd
         var rows = stackalloc float*[4];
         var masks = stackalloc Vector512<float>[8];   // the four reads at +0 and the four at +4
         var offsets = stackalloc int[8];
-        for (int lane = first; lane < first + count; lane += 16)
+        for (int lane = first + from; lane < first + Math.Min(count, to); lane += 16)
         {
             int local = lane - first;
             float* column = v + (long)(local / 64) * ic * 64 + local % 64;   // + p·pointStride + c·64

@@ -159,9 +159,10 @@ public static unsafe class PackedGemm
 
     /// <summary>
     /// Several independent products of the same shape in one parallel loop (Winograd's 36): product p uses weights
-    /// w[p], reads rows at x + p·xStride and writes at c + p·cStride. One dispatch instead of one per product.
+    /// w[p], reads rows at x + p·xStride and writes at c + p·cStride (adds to C with <paramref name="accumulate"/>).
+    /// One dispatch instead of one per product.
     /// </summary>
-    internal static void RunBatched(PanelMatrix[] w, float* x, long xStride, int[] offsets, int rows, float* c, long cStride, int ldc)
+    internal static void RunBatched(PanelMatrix[] w, float* x, long xStride, int[] offsets, int rows, float* c, long cStride, int ldc, bool accumulate = false)
     {
         int products = w.Length, panels = w[0].Panels, taps = w[0].Taps;
         if (offsets.Length < rows * taps) throw new ArgumentException($"indirection table has {offsets.Length} entries, needs {rows * taps}");
@@ -180,20 +181,20 @@ public static unsafe class PackedGemm
             fixed (int* off = offsets)
             fixed (float* z = zeros)
                 for (int product = first; product < end; product++)
-                    RunBlock(w[product], (float*)xp + product * xStride, z, off, r0, r1, panel, (float*)cp + product * cStride, ldc, null, 0, false, false,
+                    RunBlock(w[product], (float*)xp + product * xStride, z, off, r0, r1, panel, (float*)cp + product * cStride, ldc, null, 0, false, accumulate,
                         product + 1 < end ? PanelStart(w[product + 1], panel) : null);
         });
     }
 
     /// <summary>
     /// The product on the calling thread alone, all rows and panels, no bias: for callers that already run one task
-    /// per thread (Winograd's products per chunk). offsets: one entry per row.
+    /// per thread (Winograd's products per chunk). offsets: rows × taps entries; with <paramref name="accumulate"/>, C is added to.
     /// </summary>
-    internal static void RunSerial(PanelMatrix w, float* x, int* offsets, int rows, float* c, int ldc)
+    internal static void RunSerial(PanelMatrix w, float* x, int* offsets, int rows, float* c, int ldc, bool accumulate = false)
     {
         fixed (float* zeros = ZeroRow(w.InChannels))
             for (int panel = 0; panel < w.Panels; panel++)
-                RunBlock(w, x, zeros, offsets, 0, rows, panel, c, ldc, null, 0, relu: false, accumulate: false,
+                RunBlock(w, x, zeros, offsets, 0, rows, panel, c, ldc, null, 0, relu: false, accumulate,
                     panel + 1 < w.Panels ? PanelStart(w, panel + 1) : null);
     }
 

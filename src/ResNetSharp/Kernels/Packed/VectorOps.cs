@@ -71,37 +71,55 @@ internal static unsafe class Transposes
 {
     /// <summary>
     /// out[j·stride + i] = rows[i][j] for i, j &lt; 16 (a null row is zeros), writing the first `count` output rows:
-    /// the 16x16 transpose in three rounds of shuffles (32-bit, 64-bit, then 128-bit lanes twice).
+    /// the 16x16 transpose in three rounds of shuffles (32-bit, 64-bit, then 128-bit lanes twice), all in registers
+    /// (with the rows in a stack array, their stores and reloads cost as much as the shuffles).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // straight to optimised code: tier 0 calls every helper
     public static void Transpose16(float** rows, float* output, int stride, int count)
     {
-        var r = stackalloc Vector512<float>[16];
-        for (int i = 0; i < 16; i++) r[i] = rows[i] == null ? Vector512<float>.Zero : Vector512.Load(rows[i]);
-        var u = stackalloc Vector512<float>[16];
-        for (int b = 0; b < 16; b += 4)
-        {
-            // Rows b..b+3: after these two rounds, lane k of u[b + j] holds column 4k + j of those four rows.
-            var t0 = Avx512F.UnpackLow(r[b], r[b + 1]);
-            var t1 = Avx512F.UnpackHigh(r[b], r[b + 1]);
-            var t2 = Avx512F.UnpackLow(r[b + 2], r[b + 3]);
-            var t3 = Avx512F.UnpackHigh(r[b + 2], r[b + 3]);
-            u[b] = Avx512F.UnpackLow(t0.AsDouble(), t2.AsDouble()).AsSingle();
-            u[b + 1] = Avx512F.UnpackHigh(t0.AsDouble(), t2.AsDouble()).AsSingle();
-            u[b + 2] = Avx512F.UnpackLow(t1.AsDouble(), t3.AsDouble()).AsSingle();
-            u[b + 3] = Avx512F.UnpackHigh(t1.AsDouble(), t3.AsDouble()).AsSingle();
-        }
-        for (int j = 0; j < 4; j++)
-        {
-            // Gather lane k of u[j], u[4 + j], u[8 + j], u[12 + j]: column 4k + j, all 16 rows.
-            var even01 = Avx512F.Shuffle4x128(u[j], u[4 + j], 0x88);
-            var odd01 = Avx512F.Shuffle4x128(u[j], u[4 + j], 0xDD);
-            var even23 = Avx512F.Shuffle4x128(u[8 + j], u[12 + j], 0x88);
-            var odd23 = Avx512F.Shuffle4x128(u[8 + j], u[12 + j], 0xDD);
-            StoreColumn(output, stride, count, j, Avx512F.Shuffle4x128(even01, even23, 0x88));
-            StoreColumn(output, stride, count, 8 + j, Avx512F.Shuffle4x128(even01, even23, 0xDD));
-            StoreColumn(output, stride, count, 4 + j, Avx512F.Shuffle4x128(odd01, odd23, 0x88));
-            StoreColumn(output, stride, count, 12 + j, Avx512F.Shuffle4x128(odd01, odd23, 0xDD));
-        }
+        Vector512<float> r0 = Row(rows, 0), r1 = Row(rows, 1), r2 = Row(rows, 2), r3 = Row(rows, 3);
+        Vector512<float> r4 = Row(rows, 4), r5 = Row(rows, 5), r6 = Row(rows, 6), r7 = Row(rows, 7);
+        Vector512<float> r8 = Row(rows, 8), r9 = Row(rows, 9), r10 = Row(rows, 10), r11 = Row(rows, 11);
+        Vector512<float> r12 = Row(rows, 12), r13 = Row(rows, 13), r14 = Row(rows, 14), r15 = Row(rows, 15);
+        // Rows b..b+3: after these two rounds, lane k of u{b + j} holds column 4k + j of those four rows.
+        Quad(r0, r1, r2, r3, out var u0, out var u1, out var u2, out var u3);
+        Quad(r4, r5, r6, r7, out var u4, out var u5, out var u6, out var u7);
+        Quad(r8, r9, r10, r11, out var u8, out var u9, out var u10, out var u11);
+        Quad(r12, r13, r14, r15, out var u12, out var u13, out var u14, out var u15);
+        // Lane k of u{j}, u{4 + j}, u{8 + j}, u{12 + j}: column 4k + j, all 16 rows.
+        Columns(output, stride, count, 0, u0, u4, u8, u12);
+        Columns(output, stride, count, 1, u1, u5, u9, u13);
+        Columns(output, stride, count, 2, u2, u6, u10, u14);
+        Columns(output, stride, count, 3, u3, u7, u11, u15);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Row(float** rows, int i) => rows[i] == null ? Vector512<float>.Zero : Vector512.Load(rows[i]);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Quad(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d,
+        out Vector512<float> u0, out Vector512<float> u1, out Vector512<float> u2, out Vector512<float> u3)
+    {
+        var t0 = Avx512F.UnpackLow(a, b); var t1 = Avx512F.UnpackHigh(a, b);
+        var t2 = Avx512F.UnpackLow(c, d); var t3 = Avx512F.UnpackHigh(c, d);
+        u0 = Avx512F.UnpackLow(t0.AsDouble(), t2.AsDouble()).AsSingle();
+        u1 = Avx512F.UnpackHigh(t0.AsDouble(), t2.AsDouble()).AsSingle();
+        u2 = Avx512F.UnpackLow(t1.AsDouble(), t3.AsDouble()).AsSingle();
+        u3 = Avx512F.UnpackHigh(t1.AsDouble(), t3.AsDouble()).AsSingle();
+    }
+
+    // Columns j, 4 + j, 8 + j and 12 + j from the four u's of one j.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Columns(float* output, int stride, int count, int j, Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d)
+    {
+        var even01 = Avx512F.Shuffle4x128(a, b, 0x88);
+        var odd01 = Avx512F.Shuffle4x128(a, b, 0xDD);
+        var even23 = Avx512F.Shuffle4x128(c, d, 0x88);
+        var odd23 = Avx512F.Shuffle4x128(c, d, 0xDD);
+        StoreColumn(output, stride, count, j, Avx512F.Shuffle4x128(even01, even23, 0x88));
+        StoreColumn(output, stride, count, 8 + j, Avx512F.Shuffle4x128(even01, even23, 0xDD));
+        StoreColumn(output, stride, count, 4 + j, Avx512F.Shuffle4x128(odd01, odd23, 0x88));
+        StoreColumn(output, stride, count, 12 + j, Avx512F.Shuffle4x128(odd01, odd23, 0xDD));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
