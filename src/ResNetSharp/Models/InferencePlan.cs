@@ -14,7 +14,9 @@ public sealed unsafe class InferencePlan
 {
     private abstract record Step { public string Name { get; init; } = ""; public long Macs { get; init; } }
     private sealed record ConvStep(ConvGeometry Geometry, PackedWeights Weights, int[] Offsets, int Input, int Output, int Residual, bool Relu) : Step;
-    private sealed record WinogradStep(ConvGeometry Geometry, PackedWeights[] Weights, AlignedBuffer Bias, int[] RowOffsets, int Input, int Output, int Residual, bool Relu) : Step;
+    // Chunked: planned to run in per-thread chunks of tiles (Winograd.TakesChunks), so it gets no shared scratch.
+    private sealed record WinogradStep(ConvGeometry Geometry, PackedWeights[] Weights, AlignedBuffer Bias, int[] RowOffsets, int Input, int Output, int Residual,
+        bool Relu, bool Chunked) : Step;
     private sealed record PadStep(int Input, int Output, int H, int W, int C, int Padding) : Step;
     private sealed record MaxPoolStep(int Input, int Output, int H, int W, int C, int Kernel, int Stride, int Padding) : Step;
     private sealed record ZeroPadStep(int Input, int Output, int H, int W, int InC, int OutC, int Stride) : Step;
@@ -113,7 +115,7 @@ public sealed unsafe class InferencePlan
                     break;
                 case WinogradStep s:
                     Winograd.Forward(s.Geometry, _batch, s.Weights, s.Bias.Pointer, s.RowOffsets, Ptr(s.Input), Ptr(s.Output),
-                        s.Residual < 0 ? null : Ptr(s.Residual), s.Relu, _winogradIn!.Pointer, _winogradOut!.Pointer);
+                        s.Residual < 0 ? null : Ptr(s.Residual), s.Relu, s.Chunked ? null : _winogradIn!.Pointer, s.Chunked ? null : _winogradOut!.Pointer);
                     break;
                 case PadStep s:
                     NhwcOps.Pad(Ptr(s.Input), Ptr(s.Output), _batch, s.H, s.W, s.C, s.Padding);
@@ -229,12 +231,16 @@ public sealed unsafe class InferencePlan
         if (winogradTile > 0)
         {
             int tiles = Winograd.TileCount(g, _batch, winogradTile), points = Winograd.Points(winogradTile);
-            _winogradInSize = Math.Max(_winogradInSize, points * tiles * g.InChannels);
-            _winogradOutSize = Math.Max(_winogradOutSize, points * tiles * g.OutChannels);
+            bool chunked = Winograd.TakesChunks(g, _batch, winogradTile);
+            if (!chunked)   // chunked layers use per-thread scratch of their own
+            {
+                _winogradInSize = Math.Max(_winogradInSize, points * tiles * g.InChannels);
+                _winogradOutSize = Math.Max(_winogradOutSize, points * tiles * g.OutChannels);
+            }
             var biasBuffer = new AlignedBuffer(g.OutChannels);
             bias.CopyTo(biasBuffer.Span);
             _steps.Add(new WinogradStep(g, Winograd.TransformWeights(conv.Weight.Value.Span, g.OutChannels, g.InChannels, scale, winogradTile), biasBuffer,
-                Enumerable.Range(0, tiles).Select(t => t * g.InChannels).ToArray(), input, output, residual, relu) { Name = name, Macs = g.MacsPerImage });
+                Enumerable.Range(0, tiles).Select(t => t * g.InChannels).ToArray(), input, output, residual, relu, chunked) { Name = name, Macs = g.MacsPerImage });
         }
         else if (g.InChannels < 16 && g.KernelW > 1)
         {

@@ -23,6 +23,9 @@ public unsafe class WinogradTests
             data.Add(tile, 1, 128, 7, 7, 80);    // OC not a multiple of the 64-wide panel
             data.Add(tile, 1, 256, 14, 14, 64);  // 49 F(2x2) tiles: one row block per product (resnet's 14x14 at batch 1)
         }
+        // Small U, and V and M of the batch past 16 MB: per-thread chunks of tiles (Winograd.RunChunked), the last one short.
+        data.Add(4, 4, 16, 121, 119, 16);   // 3,720 tiles in chunks of 222
+        data.Add(2, 2, 16, 131, 129, 16);   // 8,580 tiles in chunks of 510
         return data;
     }
 
@@ -46,8 +49,11 @@ public unsafe class WinogradTests
         var v = new float[Winograd.Points(tile) * tiles * ic]; var m = new float[Winograd.Points(tile) * tiles * oc];
         var rows = Enumerable.Range(0, tiles).Select(t => t * ic).ToArray();
         var yNhwc = new float[yRef.Length];
+        // Chunked shapes (the two past 16 MB of V and M) run on scratch of their own: they get none.
+        bool chunks = Winograd.TakesChunks(g, batch, tile);
+        Assert.Equal(h > 100, chunks);
         fixed (float* xp = xNhwc) fixed (float* yp = yNhwc) fixed (float* rp = rNhwc) fixed (float* bp = bias) fixed (float* vp = v) fixed (float* mp = m)
-            Winograd.Forward(g, batch, u, bp, rows, xp, yp, rp, relu: true, vp, mp);
+            Winograd.Forward(g, batch, u, bp, rows, xp, yp, rp, relu: true, chunks ? null : vp, chunks ? null : mp);
         var y = new float[yNhwc.Length]; NhwcConv.ToNchw(yNhwc, y, batch, oc, h, w);
 
         // F(4x4,3x3) rounds more than a direct sum (its transforms scale values by up to 8·5): hold both to 1e-4 of the

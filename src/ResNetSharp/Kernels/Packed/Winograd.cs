@@ -66,8 +66,8 @@ public static unsafe class Winograd
 
     /// <summary>
     /// y (N,H,W,OC) = conv3x3(x) + bias (+ residual) (then ReLU), with u from <see cref="TransformWeights"/> (its
-    /// length, 36 or 16, says the tile size). v and m are scratch of points·tiles·IC and points·tiles·OC floats;
-    /// rowOffsets[t] = t·IC for t &lt; tiles.
+    /// length, 36 or 16, says the tile size). v and m are scratch of points·tiles·IC and points·tiles·OC floats, or
+    /// null where <see cref="TakesChunks"/>; rowOffsets[t] = t·IC for t &lt; tiles.
     /// </summary>
     public static void Forward(in ConvGeometry g, int batch, PackedWeights[] u, float* bias, int[] rowOffsets,
         float* x, float* y, float* residual, bool relu, float* v, float* m)
@@ -87,13 +87,93 @@ public static unsafe class Winograd
         float* x, float* y, float* residual, bool relu, float* v, float* m) where TF : ITileTransform
     {
         int tiles = TileCount(g, batch, tile), ic = g.InChannels, oc = g.OutChannels;
-        if (PackedGemm.NR == 64) InputTransform<TF, Ops512, Vector512<float>>(g, batch, x, v);
-        else if (PackedGemm.NR == 16) InputTransform<TF, Ops256, Vector256<float>>(g, batch, x, v);
-        else InputTransform<TF, Ops128, Vector128<float>>(g, batch, x, v);
+        if (TakesChunks(g, batch, tile) || v == null || m == null)
+        {
+            RunChunked<TF>(g, batch, u, bias, rowOffsets, x, y, residual, relu);
+            return;
+        }
+        int th = (g.OutHeight + tile - 1) / tile, tw = (g.OutWidth + tile - 1) / tile;
+        nint xp = (nint)x, vp = (nint)v, mp = (nint)m, bp = (nint)bias, rp = (nint)residual, yp = (nint)y;
+        var geometry = g;
+        // One task per row of tiles; V and M of the whole batch, so each U_p is read once.
+        WorkerPool.For(batch * th, row => Transforms<TF>.Input(geometry, (float*)xp, row * tw, tw, (float*)vp + (long)row * tw * ic, (long)tiles * ic));
         PackedGemm.RunBatched(u.Select(w => w.AsPanels()).ToArray(), v, (long)tiles * ic, rowOffsets, tiles, m, (long)tiles * oc, oc);
-        if (PackedGemm.NR == 64) OutputTransform<TF, Ops512, Vector512<float>>(g, batch, m, bias, residual, relu, y);
-        else if (PackedGemm.NR == 16) OutputTransform<TF, Ops256, Vector256<float>>(g, batch, m, bias, residual, relu, y);
-        else OutputTransform<TF, Ops128, Vector128<float>>(g, batch, m, bias, residual, relu, y);
+        WorkerPool.For(batch * th, row => Transforms<TF>.Output(geometry, (float*)mp + (long)row * tw * oc, (long)tiles * oc, (float*)bp, (float*)rp, relu,
+            (float*)yp, row * tw, tw));
+    }
+
+    /// <summary>
+    /// Transformed weights up to this size take <see cref="RunChunked"/> when the batch's V and M would not stay in
+    /// cache: 64 channels with F(4x4) (590 KB, in L2 beside a chunk). Larger U is re-read from further out per chunk.
+    /// Internal: 0 turns the chunked path off, to measure it.
+    /// </summary>
+    internal static long ChunkedWeightBytes = 1 << 20;
+    private const int ChunkBytes = 1 << 20;   // V and M of one chunk of tiles
+    // Whole-batch V and M above this go in chunks. resnet50's 64-channel layers at batch 1 (3.6 MB) were 1.02x slower
+    // in chunks (four chunks of 54 tiles balance worse over two threads than the products of the whole batch).
+    private const long ChunkedAbove = 16 << 20;
+
+    /// <summary>
+    /// Whether <see cref="Forward"/> runs this convolution in per-thread chunks of tiles, with scratch of its own: its
+    /// v and m may then be null (an inference plan need not size them for it). Null scratch always takes the chunks,
+    /// so a plan made under one setting of <see cref="ChunkedWeightBytes"/> stays safe under another.
+    /// </summary>
+    public static bool TakesChunks(in ConvGeometry g, int batch, int tile)
+    {
+        int points = Points(tile);
+        return ChunkedWeightBytes > 0 && (long)points * g.InChannels * g.OutChannels * sizeof(float) <= ChunkedWeightBytes
+            && (long)TileCount(g, batch, tile) * points * (g.InChannels + g.OutChannels) * sizeof(float) > ChunkedAbove;
+    }
+
+    [ThreadStatic] private static AlignedBuffer? _chunkIn, _chunkOut;
+
+    /// <summary>
+    /// The three stages per chunk of tiles on one thread, V and M in the thread's L2: resnet50's 64-channel layers at
+    /// batch 16 otherwise write and read 29 MB of V and as much of M through memory.
+    /// </summary>
+    private static void RunChunked<TF>(in ConvGeometry g, int batch, PackedWeights[] u, float* bias, int[] rowOffsets,
+        float* x, float* y, float* residual, bool relu) where TF : ITileTransform
+    {
+        int tile = TF.Tile, tiles = TileCount(g, batch, tile), ic = g.InChannels, oc = g.OutChannels, points = Points(tile);
+        // Whole 6-row tiles of the micro-kernel, and at least two chunks per thread so the threads stay balanced.
+        const int mr = PackedGemm.MR;
+        int fits = (int)(ChunkBytes / ((long)points * (ic + oc) * sizeof(float))) / mr * mr;
+        int share = ((tiles + 2 * Engine.Threads - 1) / (2 * Engine.Threads) + mr - 1) / mr * mr;
+        int chunk = Math.Max(mr, Math.Min(fits, share));
+        int chunks = (tiles + chunk - 1) / chunk;
+        var panels = u.Select(w => w.AsPanels()).ToArray();
+        var geometry = g;
+        nint xp = (nint)x, bp = (nint)bias, rp = (nint)residual, yp = (nint)y;
+        WorkerPool.For(chunks, c =>
+        {
+            int first = c * chunk, count = Math.Min(chunk, tiles - first);
+            var v = NchwConv.Scratch(ref _chunkIn, points * chunk * geometry.InChannels);
+            var m = NchwConv.Scratch(ref _chunkOut, points * chunk * geometry.OutChannels);
+            Transforms<TF>.Input(geometry, (float*)xp, first, count, v.Pointer, (long)count * geometry.InChannels);
+            fixed (int* offsets = rowOffsets)
+                for (int p = 0; p < points; p++)
+                    PackedGemm.RunSerial(panels[p], v.Pointer + (long)p * count * geometry.InChannels, offsets, count,
+                        m.Pointer + (long)p * count * geometry.OutChannels, geometry.OutChannels);
+            Transforms<TF>.Output(geometry, m.Pointer, (long)count * geometry.OutChannels, (float*)bp, (float*)rp, relu, (float*)yp, first, count);
+        });
+    }
+
+    // The transforms at this machine's vector width.
+    private static class Transforms<TF> where TF : ITileTransform
+    {
+        public static void Input(in ConvGeometry g, float* x, int first, int count, float* v, long pointStride)
+        {
+            if (PackedGemm.NR == 64) InputTransform<TF, Ops512, Vector512<float>>(g, x, first, count, v, pointStride);
+            else if (PackedGemm.NR == 16) InputTransform<TF, Ops256, Vector256<float>>(g, x, first, count, v, pointStride);
+            else InputTransform<TF, Ops128, Vector128<float>>(g, x, first, count, v, pointStride);
+        }
+
+        public static void Output(in ConvGeometry g, float* m, long pointStride, float* bias, float* residual, bool relu, float* y, int first, int count)
+        {
+            if (PackedGemm.NR == 64) OutputTransform<TF, Ops512, Vector512<float>>(g, m, pointStride, bias, residual, relu, y, first, count);
+            else if (PackedGemm.NR == 16) OutputTransform<TF, Ops256, Vector256<float>>(g, m, pointStride, bias, residual, relu, y, first, count);
+            else OutputTransform<TF, Ops128, Vector128<float>>(g, m, pointStride, bias, residual, relu, y, first, count);
+        }
     }
 
     /// <summary>
@@ -164,93 +244,85 @@ public static unsafe class Winograd
         }
     }
 
-    // V[ξν][tile][c] = (Bᵀ d B)[ξ][ν] for the input tile at (T·ty − 1, T·tx − 1), zero outside the image.
-    private static void InputTransform<TF, TOps, TV>(ConvGeometry g, int batch, float* x, float* v)
+    // V[ξν][tile][c] = (Bᵀ d B)[ξ][ν] for the input tile at (T·ty − 1, T·tx − 1), zero outside the image, for tiles
+    // [first, first + count) (numbered image by image, row by row), at v + (tile − first)·IC + ξν·pointStride.
+    private static void InputTransform<TF, TOps, TV>(ConvGeometry g, float* x, int first, int count, float* v, long pointStride)
         where TF : ITileTransform where TOps : IVectorOps<TV> where TV : unmanaged
     {
         int T = TF.Tile, window = T + 2, points = window * window;
-        int th = (g.OutHeight + T - 1) / T, tw = (g.OutWidth + T - 1) / T, tiles = batch * th * tw, ic = g.InChannels, L = TOps.Lanes;
-        nint xp = (nint)x, vp = (nint)v;
-        WorkerPool.For(batch * th, row =>
+        int th = (g.OutHeight + T - 1) / T, tw = (g.OutWidth + T - 1) / T, ic = g.InChannels, L = TOps.Lanes;
+        TV* d = stackalloc TV[36];
+        TV* t = stackalloc TV[36];
+        for (int tile = first; tile < first + count; tile++)
         {
-            int n = row / th, ty = row % th;
-            TV* d = stackalloc TV[36];
-            TV* t = stackalloc TV[36];
-            for (int tx = 0; tx < tw; tx++)
+            int n = tile / (th * tw), ty = tile / tw % th, tx = tile % tw;
+            int y0 = ty * T - 1, x0 = tx * T - 1;
+            bool interior = y0 >= 0 && x0 >= 0 && y0 + window <= g.Height && x0 + window <= g.Width;
+            float* origin = x + (((long)n * g.Height + y0) * g.Width + x0) * ic;
+            long rowStride = (long)g.Width * ic;
+            for (int c = 0; c < ic; c += L)
             {
-                int tile = row * tw + tx;
-                int y0 = ty * T - 1, x0 = tx * T - 1;
-                bool interior = y0 >= 0 && x0 >= 0 && y0 + window <= g.Height && x0 + window <= g.Width;
-                float* origin = (float*)xp + (((long)n * g.Height + y0) * g.Width + x0) * ic;
-                long rowStride = (long)g.Width * ic;
-                for (int c = 0; c < ic; c += L)
-                {
-                    if (interior)
-                        for (int i = 0; i < window; i++)
+                if (interior)
+                    for (int i = 0; i < window; i++)
+                    {
+                        float* r = origin + i * rowStride + c;
+                        for (int j = 0; j < window; j++) d[i * window + j] = TOps.Load(r + j * ic);
+                    }
+                else
+                    for (int i = 0; i < window; i++)
+                    {
+                        int iy = y0 + i;
+                        for (int j = 0; j < window; j++)
                         {
-                            float* r = origin + i * rowStride + c;
-                            for (int j = 0; j < window; j++) d[i * window + j] = TOps.Load(r + j * ic);
+                            int ix = x0 + j;
+                            d[i * window + j] = (uint)iy < (uint)g.Height && (uint)ix < (uint)g.Width
+                                ? TOps.Load(origin + i * rowStride + (long)j * ic + c) : TOps.Zero;
                         }
-                    else
-                        for (int i = 0; i < window; i++)
-                        {
-                            int iy = y0 + i;
-                            for (int j = 0; j < window; j++)
-                            {
-                                int ix = x0 + j;
-                                d[i * window + j] = (uint)iy < (uint)g.Height && (uint)ix < (uint)g.Width
-                                    ? TOps.Load(origin + i * rowStride + (long)j * ic + c) : TOps.Zero;
-                            }
-                        }
-                    for (int j = 0; j < window; j++) TF.Input<TOps, TV>(d + j, window, t + j, window);               // t = Bᵀ d
-                    for (int i = 0; i < window; i++) TF.Input<TOps, TV>(t + i * window, 1, d + i * window, 1);      // d = t B
-                    float* dst = (float*)vp + (long)tile * ic + c;
-                    for (int p = 0; p < points; p++) TOps.Store(dst + (long)p * tiles * ic, d[p]);
-                }
+                    }
+                for (int j = 0; j < window; j++) TF.Input<TOps, TV>(d + j, window, t + j, window);               // t = Bᵀ d
+                for (int i = 0; i < window; i++) TF.Input<TOps, TV>(t + i * window, 1, d + i * window, 1);      // d = t B
+                float* dst = v + (long)(tile - first) * ic + c;
+                for (int p = 0; p < points; p++) TOps.Store(dst + p * pointStride, d[p]);
             }
-        });
+        }
     }
 
-    // y tile = Aᵀ M A (+ bias, + residual, ReLU), cropped at the image edge.
-    private static void OutputTransform<TF, TOps, TV>(ConvGeometry g, int batch, float* m, float* bias, float* residual, bool relu, float* y)
-        where TF : ITileTransform where TOps : IVectorOps<TV> where TV : unmanaged
+    // y tile = Aᵀ M A (+ bias, + residual, ReLU), cropped at the image edge, for tiles [first, first + count) with M
+    // of tile `first` at m (point stride pointStride).
+    private static void OutputTransform<TF, TOps, TV>(ConvGeometry g, float* m, long pointStride, float* bias, float* residual, bool relu, float* y,
+        int first, int count) where TF : ITileTransform where TOps : IVectorOps<TV> where TV : unmanaged
     {
         int T = TF.Tile, window = T + 2, points = window * window;
-        int oh = g.OutHeight, ow = g.OutWidth, th = (oh + T - 1) / T, tw = (ow + T - 1) / T, tiles = batch * th * tw, oc = g.OutChannels, L = TOps.Lanes;
-        nint mp = (nint)m, bp = (nint)bias, rp = (nint)residual, yp = (nint)y;
-        WorkerPool.For(batch * th, row =>
+        int oh = g.OutHeight, ow = g.OutWidth, th = (oh + T - 1) / T, tw = (ow + T - 1) / T, oc = g.OutChannels, L = TOps.Lanes;
+        TV* s = stackalloc TV[36];
+        TV* t = stackalloc TV[24];
+        TV* o = stackalloc TV[4];
+        for (int tile = first; tile < first + count; tile++)
         {
-            int n = row / th, ty = row % th;
-            TV* s = stackalloc TV[36];
-            TV* t = stackalloc TV[24];
-            TV* o = stackalloc TV[4];
-            for (int tx = 0; tx < tw; tx++)
+            int n = tile / (th * tw), ty = tile / tw % th, tx = tile % tw;
+            for (int c = 0; c < oc; c += L)
             {
-                int tile = row * tw + tx;
-                for (int c = 0; c < oc; c += L)
+                float* src = m + (long)(tile - first) * oc + c;
+                for (int p = 0; p < points; p++) s[p] = TOps.Load(src + p * pointStride);
+                for (int j = 0; j < window; j++) TF.Output<TOps, TV>(s + j, window, t + j, window);   // t (T x window) = Aᵀ s
+                TV b = bias == null ? TOps.Zero : TOps.Load(bias + c);
+                for (int i = 0; i < T; i++)
                 {
-                    float* src = (float*)mp + (long)tile * oc + c;
-                    for (int p = 0; p < points; p++) s[p] = TOps.Load(src + (long)p * tiles * oc);
-                    for (int j = 0; j < window; j++) TF.Output<TOps, TV>(s + j, window, t + j, window);   // t (T x window) = Aᵀ s
-                    TV b = bp == 0 ? TOps.Zero : TOps.Load((float*)bp + c);
-                    for (int i = 0; i < T; i++)
+                    int yy = ty * T + i;
+                    if (yy >= oh) break;
+                    TF.Output<TOps, TV>(t + i * window, 1, o, 1);   // row i of t A
+                    for (int j = 0; j < T; j++)
                     {
-                        int yy = ty * T + i;
-                        if (yy >= oh) break;
-                        TF.Output<TOps, TV>(t + i * window, 1, o, 1);   // row i of t A
-                        for (int j = 0; j < T; j++)
-                        {
-                            int xx = tx * T + j;
-                            if (xx >= ow) break;
-                            long at = (((long)n * oh + yy) * ow + xx) * oc + c;
-                            TV val = TOps.Add(o[j], b);
-                            if (rp != 0) val = TOps.Add(val, TOps.Load((float*)rp + at));
-                            if (relu) val = TOps.Max(val, TOps.Zero);
-                            TOps.Store((float*)yp + at, val);
-                        }
+                        int xx = tx * T + j;
+                        if (xx >= ow) break;
+                        long at = (((long)n * oh + yy) * ow + xx) * oc + c;
+                        TV val = TOps.Add(o[j], b);
+                        if (residual != null) val = TOps.Add(val, TOps.Load(residual + at));
+                        if (relu) val = TOps.Max(val, TOps.Zero);
+                        TOps.Store(y + at, val);
                     }
                 }
             }
-        });
+        }
     }
 }
