@@ -376,16 +376,7 @@ public static unsafe class NchwWinograd
                             d[i * 2 + 1] = Avx512F.PermuteVar16x32x2(lo, odds, hi);
                         }
                         else
-                        {
-                            float* r0 = rows[0], r1 = slots == 8 ? rows[0] : slots == 4 ? rows[1] : rows[0];
-                            float* r2 = slots == 8 ? rows[1] : slots == 4 ? rows[2] : rows[0], r3 = slots == 8 ? rows[1] : slots == 4 ? rows[3] : rows[0];
-                            var a0 = Load(r0, offsets[0], masks[0]); var a1 = Load(r1, offsets[1], masks[1]);
-                            var a2 = Load(r2, offsets[2], masks[2]); var a3 = Load(r3, offsets[3], masks[3]);
-                            var e01 = Avx512F.PermuteVar16x32x2(a0, evens, a1); var o01 = Avx512F.PermuteVar16x32x2(a0, odds, a1);
-                            var e23 = Avx512F.PermuteVar16x32x2(a2, evens, a3); var o23 = Avx512F.PermuteVar16x32x2(a2, odds, a3);
-                            d[i * 4] = Avx512F.PermuteVar16x32x2(e01, evens, e23); d[i * 4 + 2] = Avx512F.PermuteVar16x32x2(e01, odds, e23);
-                            d[i * 4 + 1] = Avx512F.PermuteVar16x32x2(o01, evens, o23); d[i * 4 + 3] = Avx512F.PermuteVar16x32x2(o01, odds, o23);
-                        }
+                            ReadResidues4(rows, slots, offsets, masks, out d[i * 4], out d[i * 4 + 1], out d[i * 4 + 2], out d[i * 4 + 3]);
                     }
                     // e = A·dY (window x tile), then each row of e times Aᵀ.
                     Vector512<float>* y = stage + o * 36;
@@ -674,7 +665,6 @@ public static unsafe class NchwWinograd
         const int points = 36;
         int ic = g.InChannels, h = g.Height, w = g.Width, slots = layout.Slots;
         long pointStride = (long)ic * count, plane = (long)h * w;
-        Vector512<int> evens = Deinterleave.Evens, odds = Deinterleave.Odds;
         var t = stackalloc Vector512<float>[36];
         var rows = stackalloc float*[4];
         var masks = stackalloc Vector512<float>[8];   // the four reads at +0 and the four at +4
@@ -707,18 +697,9 @@ public static unsafe class NchwWinograd
                         int row = 4 * (ty + k) + i - 1;
                         rows[k] = (uint)row < (uint)h ? planeBase + (long)row * w + col : null;
                     }
-                    float* r0 = rows[0], r1 = slots == 8 ? rows[0] : slots == 4 ? rows[1] : rows[0];
-                    float* r2 = slots == 8 ? rows[1] : slots == 4 ? rows[2] : rows[0], r3 = slots == 8 ? rows[1] : slots == 4 ? rows[3] : rows[0];
-                    var a0 = Load(r0, offsets[0], masks[0]); var a1 = Load(r1, offsets[1], masks[1]);
-                    var a2 = Load(r2, offsets[2], masks[2]); var a3 = Load(r3, offsets[3], masks[3]);
-                    var e01 = Avx512F.PermuteVar16x32x2(a0, evens, a1); var o01 = Avx512F.PermuteVar16x32x2(a0, odds, a1);
-                    var e23 = Avx512F.PermuteVar16x32x2(a2, evens, a3); var o23 = Avx512F.PermuteVar16x32x2(a2, odds, a3);
-                    var d0 = Avx512F.PermuteVar16x32x2(e01, evens, e23); var d2 = Avx512F.PermuteVar16x32x2(e01, odds, e23);
-                    var d1 = Avx512F.PermuteVar16x32x2(o01, evens, o23); var d3 = Avx512F.PermuteVar16x32x2(o01, odds, o23);
-                    var b0 = Load(r0, offsets[4], masks[4]); var b1 = Load(r1, offsets[5], masks[5]);
-                    var b2 = Load(r2, offsets[6], masks[6]); var b3 = Load(r3, offsets[7], masks[7]);
-                    var d4 = Avx512F.PermuteVar16x32x2(Avx512F.PermuteVar16x32x2(b0, evens, b1), evens, Avx512F.PermuteVar16x32x2(b2, evens, b3));
-                    var d5 = Avx512F.PermuteVar16x32x2(Avx512F.PermuteVar16x32x2(b0, odds, b1), evens, Avx512F.PermuteVar16x32x2(b2, odds, b3));
+                    // Columns 0..3 of the 16 tiles from the reads at +0, columns 4..5 from those at +4 (their residues 0 and 1).
+                    ReadResidues4(rows, slots, offsets, masks, out var d0, out var d1, out var d2, out var d3);
+                    ReadResidues4(rows, slots, offsets + 4, masks + 4, out var d4, out var d5, out _, out _);
                     InputRows4(d0, d1, d2, d3, d4, d5, t + i * 6, 1);   // row i of d·B
                 }
                 float* dst = column + c * 64;
@@ -729,6 +710,26 @@ public static unsafe class NchwWinograd
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The four 16-value reads of a group's 64 consecutive values (rows[0] at 16 slots; rows[0] and rows[1] in halves at
+    /// 8; rows[0..3] at 4), at offsets[k] under masks[k], split into their residues mod 4: value 4j + k goes to lane j
+    /// of d{k} (column k of 16 four-wide tiles), by two rounds of even/odd permutes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ReadResidues4(float** rows, int slots, int* offsets, Vector512<float>* masks,
+        out Vector512<float> d0, out Vector512<float> d1, out Vector512<float> d2, out Vector512<float> d3)
+    {
+        float* r0 = rows[0], r1 = slots == 8 ? rows[0] : slots == 4 ? rows[1] : rows[0];
+        float* r2 = slots == 8 ? rows[1] : slots == 4 ? rows[2] : rows[0], r3 = slots == 8 ? rows[1] : slots == 4 ? rows[3] : rows[0];
+        Vector512<int> evens = Deinterleave.Evens, odds = Deinterleave.Odds;
+        var a0 = Load(r0, offsets[0], masks[0]); var a1 = Load(r1, offsets[1], masks[1]);
+        var a2 = Load(r2, offsets[2], masks[2]); var a3 = Load(r3, offsets[3], masks[3]);
+        var e01 = Avx512F.PermuteVar16x32x2(a0, evens, a1); var o01 = Avx512F.PermuteVar16x32x2(a0, odds, a1);
+        var e23 = Avx512F.PermuteVar16x32x2(a2, evens, a3); var o23 = Avx512F.PermuteVar16x32x2(a2, odds, a3);
+        d0 = Avx512F.PermuteVar16x32x2(e01, evens, e23); d2 = Avx512F.PermuteVar16x32x2(e01, odds, e23);
+        d1 = Avx512F.PermuteVar16x32x2(o01, evens, o23); d3 = Avx512F.PermuteVar16x32x2(o01, odds, o23);
     }
 
     // The six rows of F(4,3)'s Bᵀ applied to d0..d5, written at o[0], o[stride], ...
