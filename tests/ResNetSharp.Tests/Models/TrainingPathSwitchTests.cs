@@ -34,7 +34,8 @@ public class TrainingPathSwitchTests
 
     /// <summary>
     /// A training step of resnet20 with forward and dx by Winograd (AVX-512; 20x18 and 10x9 images take F(4x4,3x3),
-    /// 5x5 ones F(2x2,3x3)) against the direct convolutions: logits, loss and every parameter gradient.
+    /// 5x5 ones F(2x2,3x3)), and the weight gradients of its 32- and 64-channel layers too, against the direct
+    /// convolutions: logits, loss and every parameter gradient.
     /// </summary>
     [Fact]
     public void WinogradTrainingStepMatchesTheDirectOne()
