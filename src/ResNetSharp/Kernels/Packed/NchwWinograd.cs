@@ -246,6 +246,14 @@ public static unsafe class NchwWinograd
             int chunkPanels = (int)Math.Clamp(PrivateChunkBytes / panelBytes, 1, lanePanels);
             var partSums = Scratch(ref _gradientProducts, parts * mSize);
             nint mp = (nint)partSums.Pointer;
+            // The row tables of a full chunk and of each part's short last one, made once.
+            var tables = new Dictionary<int, int[]>();
+            for (int part = 0; part < parts; part++)
+            {
+                int length = (part + 1) * lanePanels / parts - part * lanePanels / parts;
+                foreach (int panels in new[] { Math.Min(chunkPanels, length), length % chunkPanels })
+                    if (panels > 0 && !tables.ContainsKey(panels)) tables[panels] = ChunkRowOffsets(ic, panels);
+            }
             WorkerPool.For(parts, part =>
             {
                 int begin = part * lanePanels / parts, end = (part + 1) * lanePanels / parts;
@@ -256,8 +264,7 @@ public static unsafe class NchwWinograd
                     int panels = Math.Min(chunkPanels, end - p0), count = panels * 64;
                     long yPoint = (long)ocPanels * count * nr;
                     ChunkTransforms(geometry, layout, tile, (float*)xp, (float*)dyp, p0 * 64, count, 0, count, valid, v.Pointer, yHat.Pointer, yPoint, nr);
-                    int[] offsets = ChunkRowOffsets(geometry.InChannels, panels);
-                    fixed (int* off = offsets)
+                    fixed (int* off = tables[panels])
                         for (int p = 0; p < points; p++)
                             PackedGemm.RunSerial(new PanelMatrix(yHat.Pointer + p * yPoint, null, geometry.OutChannels, panels, 64, null, nr),
                                 v.Pointer + (long)p * geometry.InChannels * count, off, geometry.InChannels, (float*)mp + part * mSize + p * mPoint, ldm,
@@ -274,6 +281,8 @@ public static unsafe class NchwWinograd
             var yHat = Scratch(ref _gradientOutputs, (long)chunkPanels * points * ldm * 64);
             var m = Scratch(ref _gradientProducts, mSize);
             nint vp = (nint)v.Pointer, yp = (nint)yHat.Pointer;
+            var right = new PanelMatrix[points];
+            int[] fullTable = ChunkRowOffsets(ic, chunkPanels);
             for (int p0 = 0; p0 < lanePanels; p0 += chunkPanels)
             {
                 int panels = Math.Min(chunkPanels, lanePanels - p0), count = panels * 64, first = p0 * 64;
@@ -281,9 +290,9 @@ public static unsafe class NchwWinograd
                 int groups = count / 16, tasks = Math.Min(groups, 4 * Engine.Threads);
                 WorkerPool.For(tasks, task => ChunkTransforms(geometry, layout, tile, (float*)xp, (float*)dyp, first, count,
                     task * groups / tasks * 16, (task + 1) * groups / tasks * 16, valid, (float*)vp, (float*)yp, yPoint, nr));
-                var right = new PanelMatrix[points];
                 for (int p = 0; p < points; p++) right[p] = new PanelMatrix((float*)yp + p * yPoint, null, oc, panels, 64, null, nr);
-                PackedGemm.RunBatched(right, (float*)vp, (long)ic * count, ChunkRowOffsets(ic, panels), ic, m.Pointer, mPoint, ldm, accumulate: p0 > 0);
+                PackedGemm.RunBatched(right, (float*)vp, (long)ic * count, panels == chunkPanels ? fullTable : ChunkRowOffsets(ic, panels), ic,
+                    m.Pointer, mPoint, ldm, accumulate: p0 > 0);
             }
             GradientOutputTransform(geometry, tile, m.Pointer, 1, 0, mPoint, ldm, dw);
         }
