@@ -71,6 +71,8 @@ public static unsafe class PackedGemm
     public static string Isa => NR == 64 ? "Vector512" : NR == 16 ? "Vector256" : "Vector128";
     /// <summary>Software prefetch of the next weight chunk (on by default; off only to measure what it buys).</summary>
     internal static bool PrefetchWeights = true;
+    /// <summary>Software prefetch of the next tile's input rows and residual (on by default; off only to measure it).</summary>
+    internal static bool PrefetchRows = true;
     /// <summary>
     /// Outputs of at least this many bytes are written with non-temporal stores (full tiles of the last K chunk): far
     /// larger than the caches, they go to memory either way, and a normal store first reads each line. resnet50 at
@@ -242,6 +244,26 @@ public static unsafe class PackedGemm
                     Rows = rowsHere, First = first, Last = last, Relu = relu, Spare = spare,
                     Streaming = streaming && last && cols == nr && rowsHere == MR,
                 };
+                int ahead = r + MR;   // one tile ahead (two measured level)
+                if (PrefetchRows && panel == 0 && c0 == 0 && ahead + MR <= r1 && taps == 1)
+                {
+                    // The next tile's input rows, when they are one contiguous run (1x1 stride-1 convolutions): at large
+                    // batches they come from memory once, and the hardware prefetcher ramps up too late for six rows
+                    // read a float at a time. Spread over this tile's channel steps; later panels find them in L2.
+                    int nextFirst = offsets[ahead], nextLast = offsets[ahead + MR - 1];
+                    if (nextFirst >= 0 && nextLast == nextFirst + (MR - 1) * ic)
+                    {
+                        args.PrefetchRows = x + nextFirst;
+                        args.PrefetchRowLines = MR * ic / 16;
+                    }
+                }
+                if (last && residual != null && PrefetchRows && Sse.IsSupported && ahead + MR <= r1)
+                    for (int i = 0; i < MR; i++)
+                    {
+                        // The next tile's residual for this panel: a few lines, read once from memory in the epilogue.
+                        float* next = residual + (long)(ahead + i) * ldr + panel * nr;
+                        for (int line = 0; line < cols; line += 16) Sse.Prefetch1(next + line);
+                    }
                 if (prefetch != null)
                 {
                     // This tile's share of the next chunk: lines [first, end), one per channel step of the kernel.
@@ -298,6 +320,7 @@ public static unsafe class PackedGemm
     private static void PrefetchStep(ref TileArgs a, int step)
     {
         if (Sse.IsSupported && step < a.PrefetchLines) Sse.Prefetch1(a.Prefetch + (long)step * 16);
+        if (Sse.IsSupported && step < a.PrefetchRowLines) Sse.Prefetch1(a.PrefetchRows + (long)step * 16);
     }
 
     /// <summary>Where row k of the right-hand side starts: packed panels, or an offset table into unpacked data.</summary>
@@ -331,6 +354,9 @@ public static unsafe class PackedGemm
         /// <summary>Lines of the next chunk's weights to prefetch, one per channel step (0: none).</summary>
         public float* Prefetch;
         public int PrefetchLines;
+        /// <summary>Lines of the next tile's input rows to prefetch, one per channel step (0: none).</summary>
+        public float* PrefetchRows;
+        public int PrefetchRowLines;
     }
 
     // Row i of C and of the residual, or the spare row for rows past the tile's last.
