@@ -33,6 +33,7 @@ public sealed unsafe class InferencePlan
     private readonly Stack<int> _free = new();
     private AlignedBuffer[] _slots = [];
     private readonly int _batch, _inputSlot;
+    private readonly PadStep? _paddedInput;   // the first step's padding, done by the input conversion
     private readonly Tensor<float> _features, _logits;
     private readonly PackedWeights _fc;
     private readonly int[] _fcOffsets;
@@ -88,6 +89,12 @@ public sealed unsafe class InferencePlan
             fcLayer.Bias is null ? default : fcLayer.Bias.Value.Span);
         _fcOffsets = Enumerable.Range(0, _batch).Select(n => n * c).ToArray();
         _logits = new Tensor<float>(outShape);
+        // A stem that starts by padding the input converts it to NHWC straight into the padded buffer.
+        if (_steps.Count > 0 && _steps[0] is PadStep pad && pad.Input == _inputSlot)
+        {
+            _paddedInput = pad;
+            _steps.RemoveAt(0);
+        }
         _slots = _slotSizes.Select(size => new AlignedBuffer(size)).ToArray();
         if (_winogradInSize > 0)
         {
@@ -102,9 +109,10 @@ public sealed unsafe class InferencePlan
     internal Tensor<float> Run(Tensor<float> x, bool featuresOnly)
     {
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
-        NhwcConv.ToNhwc(x.Span, _slots[_inputSlot].Span, x.N, x.C, x.H, x.W);
+        if (_paddedInput is { } pad) NhwcConv.ToNhwcPadded(x.Span, _slots[pad.Output].Span, x.N, x.C, x.H, x.W, pad.Padding);
+        else NhwcConv.ToNhwc(x.Span, _slots[_inputSlot].Span, x.N, x.C, x.H, x.W);
         Profile?.Clear();
-        Record("input to NHWC", 0, ref start);
+        Record(_paddedInput is null ? "input to NHWC" : "input to NHWC, zero padded", 0, ref start);
         foreach (var step in _steps)
         {
             switch (step)

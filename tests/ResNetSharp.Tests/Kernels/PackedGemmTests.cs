@@ -95,4 +95,31 @@ public unsafe class PackedGemmTests
         Assert.Equal(x, back);
         Assert.Throws<ArgumentException>(() => NhwcConv.ToNhwc(x, new float[x.Length - 1], n, c, h, w));
     }
+
+    [Theory]
+    [InlineData(1, 1, 1, 1, 1)]
+    [InlineData(2, 3, 7, 5, 3)]
+    [InlineData(1, 3, 17, 9, 0)]    // no border: the plain layout
+    [InlineData(3, 5, 9, 13, 2)]    // 13 padded rows: a band of 8 and a short one
+    [InlineData(2, 3, 4, 37, 3)]    // three channels: two 16-pixel vector blocks and a scalar tail of 5
+    [InlineData(1, 3, 2, 16, 1)]    // exactly one vector block
+    public void ToNhwcPaddedPlacesEveryPixelInsideAZeroBorder(int n, int c, int h, int w, int pad)
+    {
+        var x = Enumerable.Range(0, n * c * h * w).Select(i => i + 1f).ToArray();
+        int hp = h + 2 * pad, wp = w + 2 * pad;
+        var padded = Enumerable.Repeat(float.NaN, n * hp * wp * c).ToArray();  // stale values must all be overwritten
+        NhwcConv.ToNhwcPadded(x, padded, n, c, h, w, pad);
+        for (int b = 0; b < n; b++)
+            for (int py = 0; py < hp; py++)
+                for (int px = 0; px < wp; px++)
+                    for (int ch = 0; ch < c; ch++)
+                    {
+                        int iy = py - pad, ix = px - pad;
+                        float expected = iy >= 0 && iy < h && ix >= 0 && ix < w ? x[((b * c + ch) * h + iy) * w + ix] : 0f;
+                        Assert.Equal(expected, padded[((b * hp + py) * wp + px) * c + ch]);
+                    }
+        Assert.Throws<ArgumentException>(() => NhwcConv.ToNhwcPadded(x, new float[padded.Length - 1], n, c, h, w, pad));
+        Assert.Throws<ArgumentException>(() => NhwcConv.ToNhwcPadded(x.AsSpan(1).ToArray(), padded, n, c, h, w, pad));
+        Assert.Throws<ArgumentOutOfRangeException>(() => NhwcConv.ToNhwcPadded(x, padded, n, c, h, w, -1));
+    }
 }

@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using ResNetSharp.Runtime;
 namespace ResNetSharp.Kernels.Packed;
 
@@ -55,6 +57,85 @@ public static unsafe class NhwcConv
                     for (int i = p0; i < p1; i++) dc[(long)i * c] = sc[i];
                 }
             });
+        }
+    }
+
+    /// <summary>
+    /// NCHW → NHWC with a zero border of <paramref name="padding"/> pixels: dst is (N, H+2p, W+2p, C). One pass instead
+    /// of a conversion and then a padded copy (the stem's 7x7 convolution reads the padded image). Bands of rows over the
+    /// worker threads; only the border is cleared.
+    /// </summary>
+    public static void ToNhwcPadded(ReadOnlySpan<float> src, Span<float> dst, int n, int c, int h, int w, int padding)
+    {
+        if (padding < 0) throw new ArgumentOutOfRangeException(nameof(padding), padding, "padding must be zero or more");
+        int hp = h + 2 * padding, wp = w + 2 * padding, plane = h * w;
+        long total = (long)n * c * plane, padded = (long)n * hp * wp * c;
+        if (src.Length < total || dst.Length < padded)
+            throw new ArgumentException($"NCHW → padded NHWC of {n}x{c}x{h}x{w} (padding {padding}) needs {total} source and {padded} destination values: has {src.Length} and {dst.Length}");
+        const int BandRows = 8;
+        int bands = (hp + BandRows - 1) / BandRows;
+        fixed (float* s = src) fixed (float* d = dst)
+        {
+            nint sp = (nint)s, dp = (nint)d;
+            WorkerPool.For(n * bands, task =>
+            {
+                int b = task / bands, py0 = task % bands * BandRows, py1 = Math.Min(hp, py0 + BandRows);
+                float* image = (float*)sp + (long)b * c * plane;
+                for (int py = py0; py < py1; py++)
+                {
+                    float* row = (float*)dp + ((long)b * hp + py) * wp * c;
+                    int iy = py - padding;
+                    if ((uint)iy >= (uint)h)
+                    {
+                        new Span<float>(row, wp * c).Clear();
+                        continue;
+                    }
+                    new Span<float>(row, padding * c).Clear();
+                    new Span<float>(row + (long)(padding + w) * c, padding * c).Clear();
+                    float* inner = row + padding * c;
+                    int done = c == 3 ? InterleaveThree(image + (long)iy * w, plane, w, inner) : 0;
+                    for (int ch = 0; ch < c; ch++)
+                    {
+                        float* from = image + (long)ch * plane + (long)iy * w, to = inner + ch;
+                        for (int x = done; x < w; x++) to[(long)x * c] = from[x];
+                    }
+                }
+            });
+        }
+    }
+
+    // Permute indices that interleave three 16-float channel vectors r, g, b into 48 floats r0 g0 b0 r1 …: step one takes
+    // r and g (indices 16+ are g), step two keeps those and takes b (indices 16+ are b).
+    private static readonly int[] RgIndices = new int[48], RgbIndices = new int[48];
+    static NhwcConv()
+    {
+        for (int q = 0; q < 48; q++)
+        {
+            int pixel = q / 3, channel = q % 3;
+            RgIndices[q] = channel == 1 ? 16 + pixel : pixel;
+            RgbIndices[q] = channel == 2 ? 16 + pixel : q % 16;
+        }
+    }
+
+    // The first 16·k pixels of an image row with three channels (planes `plane` floats apart) written interleaved;
+    // returns how many pixels it wrote (the rest go through the scalar loop).
+    private static int InterleaveThree(float* first, int plane, int w, float* to)
+    {
+        if (!Avx512F.IsSupported) return 0;
+        fixed (int* rg = RgIndices) fixed (int* rgb = RgbIndices)
+        {
+            var rg0 = Vector512.Load(rg); var rg1 = Vector512.Load(rg + 16); var rg2 = Vector512.Load(rg + 32);
+            var rgb0 = Vector512.Load(rgb); var rgb1 = Vector512.Load(rgb + 16); var rgb2 = Vector512.Load(rgb + 32);
+            int x = 0;
+            for (; x + 16 <= w; x += 16)
+            {
+                var r = Vector512.Load(first + x); var g = Vector512.Load(first + plane + x); var b = Vector512.Load(first + 2L * plane + x);
+                float* o = to + 3L * x;
+                Avx512F.PermuteVar16x32x2(Avx512F.PermuteVar16x32x2(r, rg0, g), rgb0, b).Store(o);
+                Avx512F.PermuteVar16x32x2(Avx512F.PermuteVar16x32x2(r, rg1, g), rgb1, b).Store(o + 16);
+                Avx512F.PermuteVar16x32x2(Avx512F.PermuteVar16x32x2(r, rg2, g), rgb2, b).Store(o + 32);
+            }
+            return x;
         }
     }
 
