@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using ResNetSharp.Runtime;
@@ -47,7 +48,7 @@ public static unsafe class NhwcConv
         fixed (float* s = src) fixed (float* d = dst)
         {
             nint sp = (nint)s, dp = (nint)d;
-            WorkerPool.For(n * blocks, task =>
+            WorkerPool.For(n * blocks, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (task) =>
             {
                 int b = task / blocks, p0 = task % blocks * Block, p1 = Math.Min(plane, p0 + Block);
                 float* sb = (float*)sp + (long)b * c * plane, db = (float*)dp + (long)b * c * plane;
@@ -77,7 +78,7 @@ public static unsafe class NhwcConv
         fixed (float* s = src) fixed (float* d = dst)
         {
             nint sp = (nint)s, dp = (nint)d;
-            WorkerPool.For(n * bands, task =>
+            WorkerPool.For(n * bands, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (task) =>
             {
                 int b = task / bands, py0 = task % bands * BandRows, py1 = Math.Min(hp, py0 + BandRows);
                 float* image = (float*)sp + (long)b * c * plane;

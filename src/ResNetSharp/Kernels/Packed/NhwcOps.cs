@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using ResNetSharp.Runtime;
 
@@ -11,7 +12,7 @@ public static unsafe class NhwcOps
     {
         int oh = (h + 2 * pad - kernel) / stride + 1, ow = (w + 2 * pad - kernel) / stride + 1;
         nint xp = (nint)x, yp = (nint)y;
-        WorkerPool.For(batch * oh, row =>
+        WorkerPool.For(batch * oh, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (row) =>
         {
             int n = row / oh, oy = row % oh;
             float* xs = (float*)xp, ys = (float*)yp;

@@ -203,6 +203,7 @@ public static unsafe class PackedGemm
     // Without zeroing the 4.6 KB staging area on every call: small products (Winograd's 36 per 64-tile chunk on 16
     // channels) call this thousands of times per layer. The staged rows are cleared where used, and the spare row here.
     [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RunBlock(PanelMatrix w, float* x, float* zeros, int* offsets, int r0, int r1, int panel,
         float* c, int ldc, float* residual, int ldr, bool relu, bool accumulate, float* nextPanel, bool streaming = false)
     {

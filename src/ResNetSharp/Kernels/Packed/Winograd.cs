@@ -246,6 +246,7 @@ public static unsafe class Winograd
 
     // V[ξν][tile][c] = (Bᵀ d B)[ξ][ν] for the input tile at (T·ty − 1, T·tx − 1), zero outside the image, for tiles
     // [first, first + count) (numbered image by image, row by row), at v + (tile − first)·IC + ξν·pointStride.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void InputTransform<TF, TOps, TV>(ConvGeometry g, float* x, int first, int count, float* v, long pointStride)
         where TF : ITileTransform where TOps : IVectorOps<TV> where TV : unmanaged
     {
@@ -289,6 +290,7 @@ public static unsafe class Winograd
 
     // y tile = Aᵀ M A (+ bias, + residual, ReLU), cropped at the image edge, for tiles [first, first + count) with M
     // of tile `first` at m (point stride pointStride).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void OutputTransform<TF, TOps, TV>(ConvGeometry g, float* m, long pointStride, float* bias, float* residual, bool relu, float* y,
         int first, int count) where TF : ITileTransform where TOps : IVectorOps<TV> where TV : unmanaged
     {
