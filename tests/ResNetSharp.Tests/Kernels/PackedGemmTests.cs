@@ -79,7 +79,7 @@ public unsafe class PackedGemmTests
     [Theory]
     [InlineData(1, 1, 1, 1)]
     [InlineData(2, 3, 7, 5)]
-    [InlineData(1, 3, 45, 46)]     // 2070 pixels: two full 1024-pixel blocks and a tail
+    [InlineData(1, 3, 45, 46)]     // 45 rows: bands of 8 and a short one; three channels: two 16-pixel vectors and a tail
     [InlineData(3, 17, 9, 13)]
     public void ToNhwcIsTheTransposeOfToNchw(int n, int c, int h, int w)
     {

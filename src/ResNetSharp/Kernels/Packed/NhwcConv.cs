@@ -33,38 +33,14 @@ public static unsafe class NhwcConv
     public static void Forward(in ConvGeometry g, int batch, PackedWeights w, int[] offsets, float* x, float* y, float* residual, bool relu) =>
         PackedGemm.Run(w, x, offsets, batch * g.OutPlane, y, g.OutChannels, residual, g.OutChannels, relu);
 
-    /// <summary>
-    /// NCHW → NHWC for one batch, in blocks of pixels over the worker threads (a block's C·1024 destination floats
-    /// stay in cache while each channel is scattered into it).
-    /// </summary>
-    public static void ToNhwc(ReadOnlySpan<float> src, Span<float> dst, int n, int c, int h, int w)
-    {
-        long total = (long)n * c * h * w;
-        if (src.Length < total || dst.Length < total)
-            throw new ArgumentException($"NCHW → NHWC of {n}x{c}x{h}x{w} needs {total} values: source has {src.Length}, destination {dst.Length}");
-        int plane = h * w;
-        const int Block = 1024;
-        int blocks = (plane + Block - 1) / Block;
-        fixed (float* s = src) fixed (float* d = dst)
-        {
-            nint sp = (nint)s, dp = (nint)d;
-            WorkerPool.For(n * blocks, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (task) =>
-            {
-                int b = task / blocks, p0 = task % blocks * Block, p1 = Math.Min(plane, p0 + Block);
-                float* sb = (float*)sp + (long)b * c * plane, db = (float*)dp + (long)b * c * plane;
-                for (int ch = 0; ch < c; ch++)
-                {
-                    float* sc = sb + (long)ch * plane, dc = db + ch;
-                    for (int i = p0; i < p1; i++) dc[(long)i * c] = sc[i];
-                }
-            });
-        }
-    }
+    /// <summary>NCHW → NHWC for one batch: <see cref="ToNhwcPadded"/> with no border.</summary>
+    public static void ToNhwc(ReadOnlySpan<float> src, Span<float> dst, int n, int c, int h, int w) => ToNhwcPadded(src, dst, n, c, h, w, 0);
 
     /// <summary>
     /// NCHW → NHWC with a zero border of <paramref name="padding"/> pixels: dst is (N, H+2p, W+2p, C). One pass instead
     /// of a conversion and then a padded copy (the stem's 7x7 convolution reads the padded image). Bands of rows over the
-    /// worker threads; only the border is cleared.
+    /// worker threads (a band's destination rows stay in cache while each channel is scattered into them); only the
+    /// border is cleared; three-channel rows are interleaved with AVX-512 permutes.
     /// </summary>
     public static void ToNhwcPadded(ReadOnlySpan<float> src, Span<float> dst, int n, int c, int h, int w, int padding)
     {
