@@ -33,6 +33,9 @@ internal sealed class Options
     public string? RssProbe { get; private set; }
     public string RssModel { get; private set; } = "resnet50";
 
+    /// <summary>--layers ROW: the per-layer profile of one inference row instead of the benchmark.</summary>
+    public string? Layers { get; private set; }
+
     public bool Help { get; private set; }
 
     public static string Usage => """
@@ -60,6 +63,9 @@ internal sealed class Options
           --command TEXT        the command line to quote in the report (bench/run.sh passes its own)
           --note TEXT           a sentence to add to the report
           --source-commit SHA   the engine was built from a clean checkout of SHA (bench/run.sh sets it for BENCH_REV)
+          --layers ROW          instead of the benchmark, where the time goes in one inference row (r50-b1, r50-b16,
+                                r18-b1): ours per plan step and ONNX Runtime per graph node (its own profiler), medians
+                                over the timed runs of interleaved rounds, printed on stdout; writes no report
           -h, --help            this text
         """;
 
@@ -115,6 +121,10 @@ internal sealed class Options
                     if (o.RssProbe is not ("ours" or "ort")) throw new UsageException($"--rss-probe takes ours or ort, got '{o.RssProbe}'");
                     break;
                 case "--rss-model": o.RssModel = Next(); break;
+                case "--layers":
+                    o.Layers = Next();
+                    if (o.Layers is not ("r50-b1" or "r50-b16" or "r18-b1")) throw new UsageException($"--layers takes r50-b1, r50-b16 or r18-b1, got '{o.Layers}'");
+                    break;
                 case "-h" or "--help": o.Help = true; break;
                 default: throw new UsageException($"unknown option '{a}' (see --help)");
             }

@@ -18,6 +18,7 @@ if (o.Help)
     return 0;
 }
 if (o.RssProbe is not null) return Rows.RssProbeMain(o);
+if (o.Layers is not null) return LayerProfiles.Run(o);
 
 ResNetSharp.Engine.Threads = o.Threads;
 var log = new Log();

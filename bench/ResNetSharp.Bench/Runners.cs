@@ -99,9 +99,15 @@ internal sealed class OrtInference : IRunner
     private readonly float[] _outputData;
     private static readonly string[] InputNames = ["input"], OutputNames = ["logits"];
 
-    public OrtInference(string onnxPath, int batch, float[] input, int threads)
+    public OrtInference(string onnxPath, int batch, float[] input, int threads, string? profilePrefix = null)
     {
         _options = CreateOptions(threads);
+        if (profilePrefix is not null)
+        {
+            // ORT's own per-node timing (a JSON trace written by EndProfiling), for the layer profile.
+            _options.EnableProfiling = true;
+            _options.ProfileOutputPathPrefix = profilePrefix;
+        }
         _session = new InferenceSession(onnxPath, _options);
         _input = OrtValue.CreateTensorValueFromMemory(input, [batch, 3, 224, 224]);
         _outputData = new float[batch * 1000];
@@ -130,6 +136,9 @@ internal sealed class OrtInference : IRunner
     }
 
     public double[] Run(int k, double maxSeconds) => Inputs.Timed(k, maxSeconds, Step);
+
+    /// <summary>Stops ORT's profiling and returns the path of its trace (only with a profile prefix).</summary>
+    public string EndProfiling() => _session.EndProfiling();
 
     public void Dispose()
     {
