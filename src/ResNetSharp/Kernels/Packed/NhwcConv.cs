@@ -96,6 +96,7 @@ public static unsafe class NhwcConv
 
     // The first 16·k pixels of an image row with three channels (planes `plane` floats apart) written interleaved;
     // returns how many pixels it wrote (the rest go through the scalar loop).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int InterleaveThree(float* first, int plane, int w, float* to)
     {
         if (!Avx512F.IsSupported) return 0;

@@ -196,7 +196,7 @@ public static unsafe class PackedGemm
     /// </summary>
     internal static void RunSerial(PanelMatrix w, float* x, int* offsets, int rows, float* c, int ldc, bool accumulate = false)
     {
-        if (LeanSmallProducts && w.NR == 64 && w.RowOffsets == null && w.Taps * w.InChannels <= SmallReduction && w.OutChannels % 64 == 0)
+        if (LeanSmallProducts && w.NR == 64 && w.RowOffsets == null && w.Taps * w.InChannels is > 0 and <= SmallReduction && w.OutChannels % 64 == 0)
         {
             RunSmall(w, x, offsets, rows, c, ldc, accumulate);
             return;
@@ -299,9 +299,12 @@ public static unsafe class PackedGemm
                 int ahead = r + MR;   // one tile ahead (two measured level)
                 if (PrefetchRows && panel == 0 && c0 == 0 && ahead + MR <= r1 && taps == 1)
                 {
-                    // The next tile's input rows, when they are one contiguous run (1x1 stride-1 convolutions): at large
-                    // batches they come from memory once, and the hardware prefetcher ramps up too late for six rows
-                    // read a float at a time. Spread over this tile's channel steps; later panels find them in L2.
+                    // The next tile's input rows, when they are one run (the first and last rows checked; wrong lines
+                    // would only cost bandwidth): 1x1 stride-1 convolutions, Winograd's point products, NCHW products.
+                    // At large batches these rows come from memory once, and the hardware prefetcher ramps up too late
+                    // for six rows read a float at a time. One line per channel step from the tile's first (the first
+                    // K chunk's steps at most: past 1365 channels the rest is left to the hardware). On the row-block
+                    // path the task's later panels then find them in L2.
                     int nextFirst = offsets[ahead], nextLast = offsets[ahead + MR - 1];
                     if (nextFirst >= 0 && nextLast == nextFirst + (MR - 1) * ic)
                     {
