@@ -104,9 +104,11 @@ internal sealed class OrtInference : IRunner
         _options = CreateOptions(threads);
         if (profilePrefix is not null)
         {
-            // ORT's own per-node timing (a JSON trace written by EndProfiling), for the layer profile.
-            _options.EnableProfiling = true;
+            // ORT's own per-node timing (a JSON trace written by EndProfiling), for the layer profile. The prefix
+            // first: enabling profiling passes the prefix set at that moment to ORT (else the trace lands in the
+            // current folder).
             _options.ProfileOutputPathPrefix = profilePrefix;
+            _options.EnableProfiling = true;
         }
         _session = new InferenceSession(onnxPath, _options);
         _input = OrtValue.CreateTensorValueFromMemory(input, [batch, 3, 224, 224]);

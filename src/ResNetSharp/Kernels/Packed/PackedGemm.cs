@@ -243,9 +243,7 @@ public static unsafe class PackedGemm
                     args.Rows = Math.Min(MR, rows - r);
                     args.Offsets = offsets + (long)r * w.Taps;
                     args.C = c + (long)r * ldc + panel * 64;
-                    if (args.Rows == 1) Tile1x4<Ops512, Vector512<float>, PackedRows>(ref args);
-                    else if (args.Rows <= 4) Tile4x4<Ops512, Vector512<float>, PackedRows>(ref args);
-                    else Tile6x4<Ops512, Vector512<float>, PackedRows>(ref args);
+                    RunTile<PackedRows>(ref args, 64);
                 }
             }
         }
@@ -349,31 +347,27 @@ public static unsafe class PackedGemm
                     args.C = stageC; args.Ldc = nr;
                     args.Residual = rTile == null ? null : stageR; args.Ldr = nr;
                 }
-                if (w.RowOffsets == null)
-                {
-                    if (nr == 64 && rowsHere == 1) Tile1x4<Ops512, Vector512<float>, PackedRows>(ref args);
-                    else if (nr == 64 && rowsHere <= 4) Tile4x4<Ops512, Vector512<float>, PackedRows>(ref args);
-                    else if (nr == 64) Tile6x4<Ops512, Vector512<float>, PackedRows>(ref args);
-                    else if (nr == 32) Tile6x2<Ops512, Vector512<float>, PackedRows>(ref args);
-                    else if (nr == 16 && Vector256.IsHardwareAccelerated) Tile6x2<Ops256, Vector256<float>, PackedRows>(ref args);
-                    else if (nr == 16) Tile6x4<Ops128, Vector128<float>, PackedRows>(ref args);
-                    else Tile6x2<Ops128, Vector128<float>, PackedRows>(ref args);
-                }
-                else
-                {
-                    if (nr == 64 && rowsHere == 1) Tile1x4<Ops512, Vector512<float>, OffsetRows>(ref args);
-                    else if (nr == 64 && rowsHere <= 4) Tile4x4<Ops512, Vector512<float>, OffsetRows>(ref args);
-                    else if (nr == 64) Tile6x4<Ops512, Vector512<float>, OffsetRows>(ref args);
-                    else if (nr == 32) Tile6x2<Ops512, Vector512<float>, OffsetRows>(ref args);
-                    else if (nr == 16 && Vector256.IsHardwareAccelerated) Tile6x2<Ops256, Vector256<float>, OffsetRows>(ref args);
-                    else if (nr == 16) Tile6x4<Ops128, Vector128<float>, OffsetRows>(ref args);
-                    else Tile6x2<Ops128, Vector128<float>, OffsetRows>(ref args);
-                }
+                if (w.RowOffsets == null) RunTile<PackedRows>(ref args, nr);
+                else RunTile<OffsetRows>(ref args, nr);
                 if (partial)
                     for (int i = 0; i < rowsHere; i++)
                         new ReadOnlySpan<float>(stageC + i * nr, cols).CopyTo(new Span<float>(cTile + (long)i * ldc, cols));
             }
         }
+    }
+
+    // The register tile for this panel width and the tile's rows: 6, 4 or 1 rows of 4 zmm on AVX-512 (a last tile
+    // of at most 4 rows, or of one, would waste a 6-row tile's multiply-adds), else the 16-register tiles.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void RunTile<TB>(ref TileArgs args, int nr) where TB : IRowsOfB
+    {
+        if (nr == 64 && args.Rows == 1) Tile1x4<Ops512, Vector512<float>, TB>(ref args);
+        else if (nr == 64 && args.Rows <= 4) Tile4x4<Ops512, Vector512<float>, TB>(ref args);
+        else if (nr == 64) Tile6x4<Ops512, Vector512<float>, TB>(ref args);
+        else if (nr == 32) Tile6x2<Ops512, Vector512<float>, TB>(ref args);
+        else if (nr == 16 && Vector256.IsHardwareAccelerated) Tile6x2<Ops256, Vector256<float>, TB>(ref args);
+        else if (nr == 16) Tile6x4<Ops128, Vector128<float>, TB>(ref args);
+        else Tile6x2<Ops128, Vector128<float>, TB>(ref args);
     }
 
     // Lines of the next chunk's weights (and of the next tile's input rows) into L2 while this tile's multiply-adds run.
