@@ -184,8 +184,8 @@ public static unsafe class NchwWinograd
             int n0 = task * perTask, images = Math.Min(perTask, batch - n0);
             int lanes = images * layout.Lanes, total = (lanes + 63) / 64 * 64;
             int chunk = Math.Min(chunkLanes, total);
-            var v = Scratch(ref _transformed, (long)points * ic * chunk);
-            var m = Scratch(ref _products, (long)points * oc * chunk);
+            var v = Scratch(ref _transformed, points * PointStride(ic, chunk));
+            var m = Scratch(ref _products, points * PointStride(oc, chunk));
             fixed (int* offsets = rowOffsets)
                 for (int c0 = 0; c0 < total; c0 += chunk)
                 {
@@ -193,13 +193,20 @@ public static unsafe class NchwWinograd
                     if (tile == 2) InputTransform(geometry, layout, (float*)xp + (long)n0 * geometry.InImage, c0, n, lanes, v.Pointer);
                     else InputTransform4(geometry, layout, (float*)xp + (long)n0 * geometry.InImage, c0, n, lanes, v.Pointer);
                     for (int p = 0; p < points; p++)
-                        PackedGemm.RunSerial(new PanelMatrix(v.Pointer + (long)p * ic * n, null, n, 1, ic), (float*)up + (long)p * oc * ic, offsets,
-                            oc, m.Pointer + (long)p * oc * n, n);
+                        PackedGemm.RunSerial(new PanelMatrix(v.Pointer + p * PointStride(ic, n), null, n, 1, ic), (float*)up + (long)p * oc * ic, offsets,
+                            oc, m.Pointer + p * PointStride(oc, n), n);
                     if (tile == 2) OutputTransform(geometry, layout, m.Pointer, c0, n, lanes, (float*)bp, (float*)yp + (long)n0 * geometry.OutImage);
                     else OutputTransform4(geometry, layout, m.Pointer, c0, n, lanes, (float*)bp, (float*)yp + (long)n0 * geometry.OutImage);
                 }
         });
     }
+
+    /// <summary>
+    /// Floats from one point's V_p or M_p to the next: channels × lanes, plus a cache line. Without it the stride is a
+    /// multiple of 4 KB, and a tile's 36 points (written together by the input transform, read together by the output
+    /// transform) fall in one L1 set. Paired in one process: resnet20's training step 0.980x, resnet18's (batch 16) 0.979x.
+    /// </summary>
+    private static long PointStride(int channels, int count) => (long)channels * count + 16;
 
     private const int GradientChunkBytes = 4 << 20;    // V and Ŷ of one shared weight-gradient chunk, at least
     private const int PrivateChunkBytes = 1 << 20;     // V and Ŷ of one thread's chunk, at most (with its M, in L2)
@@ -257,7 +264,7 @@ public static unsafe class NchwWinograd
             WorkerPool.For(parts, part =>
             {
                 int begin = part * lanePanels / parts, end = (part + 1) * lanePanels / parts;
-                var v = Scratch(ref _gradientInputs, (long)chunkPanels * points * geometry.InChannels * 64);
+                var v = Scratch(ref _gradientInputs, points * PointStride(geometry.InChannels, chunkPanels * 64));
                 var yHat = Scratch(ref _gradientOutputs, (long)chunkPanels * points * ldm * 64);
                 for (int p0 = begin; p0 < end; p0 += chunkPanels)
                 {
@@ -267,7 +274,7 @@ public static unsafe class NchwWinograd
                     fixed (int* off = tables[panels])
                         for (int p = 0; p < points; p++)
                             PackedGemm.RunSerial(new PanelMatrix(yHat.Pointer + p * yPoint, null, geometry.OutChannels, panels, 64, null, nr),
-                                v.Pointer + (long)p * geometry.InChannels * count, off, geometry.InChannels, (float*)mp + part * mSize + p * mPoint, ldm,
+                                v.Pointer + p * PointStride(geometry.InChannels, count), off, geometry.InChannels, (float*)mp + part * mSize + p * mPoint, ldm,
                                 accumulate: p0 > begin);
                 }
             });
@@ -277,7 +284,7 @@ public static unsafe class NchwWinograd
         {
             // A chunk's V and Ŷ: at least GradientChunkBytes, and at least twice M, which every chunk reads and writes.
             int chunkPanels = (int)Math.Clamp(Math.Max(GradientChunkBytes, 2 * productBytes) / panelBytes, 1, lanePanels);
-            var v = Scratch(ref _gradientInputs, (long)chunkPanels * points * ic * 64);
+            var v = Scratch(ref _gradientInputs, points * PointStride(ic, chunkPanels * 64));
             var yHat = Scratch(ref _gradientOutputs, (long)chunkPanels * points * ldm * 64);
             var m = Scratch(ref _gradientProducts, mSize);
             nint vp = (nint)v.Pointer, yp = (nint)yHat.Pointer;
@@ -291,7 +298,7 @@ public static unsafe class NchwWinograd
                 WorkerPool.For(tasks, task => ChunkTransforms(geometry, layout, tile, (float*)xp, (float*)dyp, first, count,
                     task * groups / tasks * 16, (task + 1) * groups / tasks * 16, valid, (float*)vp, (float*)yp, yPoint, nr));
                 for (int p = 0; p < points; p++) right[p] = new PanelMatrix((float*)yp + p * yPoint, null, oc, panels, 64, null, nr);
-                PackedGemm.RunBatched(right, (float*)vp, (long)ic * count, panels == chunkPanels ? fullTable : ChunkRowOffsets(ic, panels), ic,
+                PackedGemm.RunBatched(right, (float*)vp, PointStride(ic, count), panels == chunkPanels ? fullTable : ChunkRowOffsets(ic, panels), ic,
                     m.Pointer, mPoint, ldm, accumulate: p0 > 0);
             }
             GradientOutputTransform(geometry, tile, m.Pointer, 1, 0, mPoint, ldm, dw);
@@ -299,7 +306,7 @@ public static unsafe class NchwWinograd
     }
 
     /// <summary>
-    /// V (the forward's chunk layout: V_p at v + p·IC·count, [lane panel][channel][64]) and Ŷ (Ŷ_p at yHat + p·yPoint,
+    /// V (the forward's chunk layout: V_p at v + p·PointStride(IC, count), [lane panel][channel][64]) and Ŷ (Ŷ_p at yHat + p·yPoint,
     /// [output-channel panel][lane][nr]) of the chunk's lanes [first + from, first + to).
     /// </summary>
     private static void ChunkTransforms(in ConvGeometry g, in Layout layout, int tile, float* x, float* dy, int first, int count, int from, int to,
@@ -515,7 +522,7 @@ public static unsafe class NchwWinograd
     private static void InputTransform(in ConvGeometry g, in Layout layout, float* x, int first, int count, int valid, float* v, int from = 0, int to = int.MaxValue)
     {
         int ic = g.InChannels, h = g.Height, w = g.Width, slots = layout.Slots;
-        long pointStride = (long)ic * count, plane = (long)h * w;
+        long pointStride = PointStride(ic, count), plane = (long)h * w;
         Vector512<int> evens = Deinterleave.Evens, odds = Deinterleave.Odds;
         var t = stackalloc Vector512<float>[16];
         var rows = stackalloc float*[4];   // the (up to four) tile rows' input rows for the current i, or null
@@ -611,7 +618,7 @@ public static unsafe class NchwWinograd
     private static void OutputTransform(in ConvGeometry g, in Layout layout, float* m, int first, int count, int valid, float* bias, float* y)
     {
         int oc = g.OutChannels, oh = g.OutHeight, ow = g.OutWidth, slots = layout.Slots;
-        long pointStride = (long)oc * count;
+        long pointStride = PointStride(oc, count);
         Vector512<int> low = InterleaveLow, high = InterleaveHigh;
         for (int lane = first; lane < Math.Min(first + count, valid); lane += 16)
         {
@@ -673,7 +680,7 @@ public static unsafe class NchwWinograd
     {
         const int points = 36;
         int ic = g.InChannels, h = g.Height, w = g.Width, slots = layout.Slots;
-        long pointStride = (long)ic * count, plane = (long)h * w;
+        long pointStride = PointStride(ic, count), plane = (long)h * w;
         var t = stackalloc Vector512<float>[36];
         var rows = stackalloc float*[4];
         var masks = stackalloc Vector512<float>[8];   // the four reads at +0 and the four at +4
@@ -772,7 +779,7 @@ public static unsafe class NchwWinograd
     private static void OutputTransform4(in ConvGeometry g, in Layout layout, float* m, int first, int count, int valid, float* bias, float* y)
     {
         int oc = g.OutChannels, oh = g.OutHeight, ow = g.OutWidth, slots = layout.Slots;
-        long pointStride = (long)oc * count;
+        long pointStride = PointStride(oc, count);
         Vector512<int> low = InterleaveLow, high = InterleaveHigh;
         Vector512<long> pairsLow = InterleavePairsLow, pairsHigh = InterleavePairsHigh;
         var s = stackalloc Vector512<float>[24];   // Aᵀ·M, 4 x 6
