@@ -6,6 +6,7 @@
 #     bench/run.sh --rounds 5 --iters 20  # more samples; every other harness option passes through (--help lists them)
 #     BENCH_REV=HEAD bench/run.sh         # measure a clean checkout of a commit instead of the working tree
 #     bench/run.sh --layers r18-b1        # where the time goes: ours per plan step beside ONNX Runtime per node (no report)
+#     bench/run.sh --ab NchwConv.UseWinograd=true,false --ab-work r20-train   # one engine switch against itself (no report)
 #
 # Steps: install Debian's PyTorch if missing (python3-torch, python3-torchvision; apt, needs root or sudo), export the
 # models (bench/.models, only when absent or older than the export script), build the harness and the engine in Release

@@ -36,6 +36,15 @@ internal sealed class Options
     /// <summary>--layers ROW: the per-layer profile of one inference row instead of the benchmark.</summary>
     public string? Layers { get; private set; }
 
+    /// <summary>--ab Type.Member=A,B: one engine switch measured against itself instead of the benchmark (SwitchAb).</summary>
+    public string? Ab { get; private set; }
+
+    /// <summary>--ab-work ROW: the workload of --ab (default r20-train).</summary>
+    public string AbWork { get; private set; } = "r20-train";
+
+    /// <summary>Whether --rounds was given (--ab has a default of its own).</summary>
+    public bool RoundsGiven { get; private set; }
+
     public bool Help { get; private set; }
 
     public static string Usage => """
@@ -66,6 +75,12 @@ internal sealed class Options
           --layers ROW          instead of the benchmark, where the time goes in one inference row (r50-b1, r50-b16,
                                 r18-b1): ours per plan step and ONNX Runtime per graph node (its own profiler), medians
                                 over the timed runs of interleaved rounds, printed on stdout; writes no report
+          --ab Type.Member=A,B  instead of the benchmark, one engine switch against itself on one model: a static field
+                                or property its kernels read on every call (e.g. NchwConv.UseWinograd=true,false;
+                                not InferencePlan's, read once per plan). Rounds of A, B, A again in rotating order
+                                (--rounds, default 30; --warmup, default 3); prints the median of B/A and, as the noise
+                                floor, of A again/A. No report
+          --ab-work ROW         the workload of --ab: r50-b1, r50-b16, r18-b1, r20-train (default) or r18-train
           -h, --help            this text
         """;
 
@@ -85,7 +100,7 @@ internal sealed class Options
             }
             switch (a)
             {
-                case "--rounds": o.Rounds = NextInt(1); break;
+                case "--rounds": o.Rounds = NextInt(1); o.RoundsGiven = true; break;
                 case "--iters": o.Iters = NextInt(1); break;
                 case "--warmup": o.Warmup = NextInt(0); break;
                 case "--max-round-s":
@@ -124,6 +139,11 @@ internal sealed class Options
                 case "--layers":
                     o.Layers = Next();
                     if (o.Layers is not ("r50-b1" or "r50-b16" or "r18-b1")) throw new UsageException($"--layers takes r50-b1, r50-b16 or r18-b1, got '{o.Layers}'");
+                    break;
+                case "--ab": o.Ab = Next(); break;
+                case "--ab-work":
+                    o.AbWork = Next();
+                    if (!Rows.Ids.Contains(o.AbWork) || o.AbWork == "rss") throw new UsageException($"--ab-work takes r50-b1, r50-b16, r18-b1, r20-train or r18-train, got '{o.AbWork}'");
                     break;
                 case "-h" or "--help": o.Help = true; break;
                 default: throw new UsageException($"unknown option '{a}' (see --help)");

@@ -19,6 +19,15 @@ if (o.Help)
 }
 if (o.RssProbe is not null) return Rows.RssProbeMain(o);
 if (o.Layers is not null) return LayerProfiles.Run(o);
+if (o.Ab is not null)
+{
+    try { return SwitchAb.Run(o); }
+    catch (UsageException e)
+    {
+        Console.Error.WriteLine($"ResNetSharp.Bench: error: {e.Message}");
+        return 2;
+    }
+}
 
 ResNetSharp.Engine.Threads = o.Threads;
 var log = new Log();
