@@ -5,6 +5,21 @@ namespace ResNetSharp.Tests.Cli;
 
 public class CliTests
 {
+    /// <summary>
+    /// The tool compiles methods with loops fully optimized at once and runs without dynamic PGO (README, "Hosting
+    /// the engine"): with .NET's defaults the per-step loops of training sat in tier-0 or instrumented code.
+    /// </summary>
+    [Fact]
+    public void ToolRunsWithTheEnginesJitSettings()
+    {
+        string path = Path.Combine(AppContext.BaseDirectory, "resnet.runtimeconfig.json");
+        Assert.True(File.Exists(path), $"{path} is missing");
+        using var doc = JsonDocument.Parse(File.ReadAllText(path));
+        var properties = doc.RootElement.GetProperty("runtimeOptions").GetProperty("configProperties");
+        Assert.False(properties.GetProperty("System.Runtime.TieredPGO").GetBoolean());
+        Assert.False(properties.GetProperty("System.Runtime.TieredCompilation.QuickJitForLoops").GetBoolean());
+    }
+
     [Fact]
     public void SummaryJsonHasTorchvisionCounts()
     {
