@@ -42,6 +42,9 @@ internal sealed class Options
     /// <summary>--ab-work ROW: the workload of --ab (default r20-train).</summary>
     public string AbWork { get; private set; } = "r20-train";
 
+    /// <summary>--ab-layers: --ab also prints each layer's (or plan step's) median time under A and B.</summary>
+    public bool AbLayers { get; private set; }
+
     /// <summary>Whether --rounds was given (--ab has a default of its own).</summary>
     public bool RoundsGiven { get; private set; }
 
@@ -81,6 +84,8 @@ internal sealed class Options
                                 (--rounds, default 30; --warmup, default 3); prints the median of B/A and, as the noise
                                 floor, of A again/A. No report
           --ab-work ROW         the workload of --ab: r50-b1, r50-b16, r18-b1, r20-train (default) or r18-train
+          --ab-layers           --ab also prints each layer's time (training) or plan step's (inference), medians
+                                under A, B and A again
           -h, --help            this text
         """;
 
@@ -141,6 +146,7 @@ internal sealed class Options
                     if (o.Layers is not ("r50-b1" or "r50-b16" or "r18-b1")) throw new UsageException($"--layers takes r50-b1, r50-b16 or r18-b1, got '{o.Layers}'");
                     break;
                 case "--ab": o.Ab = Next(); break;
+                case "--ab-layers": o.AbLayers = true; break;
                 case "--ab-work":
                     o.AbWork = Next();
                     if (!Rows.Ids.Contains(o.AbWork) || o.AbWork == "rss") throw new UsageException($"--ab-work takes r50-b1, r50-b16, r18-b1, r20-train or r18-train, got '{o.AbWork}'");

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
 using ResNetSharp.Models;
+using ResNetSharp.NN;
 using ResNetSharp.Tensors;
 
 namespace ResNetSharp.Bench;
@@ -27,11 +28,14 @@ internal static class SwitchAb
         var (describe, set, a, b) = Resolve(o.Ab!);
         ResNetSharp.Engine.Threads = o.Threads;
         int rounds = o.RoundsGiven ? o.Rounds : 30, warmup = o.Warmup ?? 3;
-        var (work, step) = Workload(o.AbWork);
+        var (work, step, profile) = Workload(o.AbWork);
         Console.Error.WriteLine($"--ab {describe}: A = {a}, B = {b}, on {work}; {warmup} warm-up runs of each, then {rounds} rounds of A, B, A again in rotating order, {o.Threads} threads");
         for (int i = 0; i < warmup; i++) { set(a); step(); set(b); step(); }
         var ta = new List<double>(); var tb = new List<double>(); var ta2 = new List<double>();
         var ratio = new List<double>(); var floor = new List<double>();
+        // Per layer (--ab-layers): each run's time per layer or plan step, by setting (0 = A, 1 = B, 2 = A again).
+        var layers = new Dictionary<string, List<double>[]>();
+        var layerOrder = new List<string>();
         // Orders of (0 = A, 1 = B, 2 = A again): every position taken by each in turn.
         int[][] orders = [[0, 1, 2], [1, 2, 0], [2, 0, 1], [0, 2, 1], [1, 0, 2], [2, 1, 0]];
         for (int r = 0; r < rounds; r++)
@@ -40,14 +44,36 @@ internal static class SwitchAb
             foreach (int which in orders[r % orders.Length])
             {
                 set(which == 1 ? b : a);
+                if (o.AbLayers) profile.Start();
                 long t0 = Stopwatch.GetTimestamp();
                 step();
                 t[which] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                if (!o.AbLayers) continue;
+                foreach (var (name, ms) in profile.Stop())
+                {
+                    if (!layers.TryGetValue(name, out var runs))
+                    {
+                        layers[name] = runs = [[], [], []];
+                        layerOrder.Add(name);
+                    }
+                    runs[which].Add(ms);
+                }
             }
             ta.Add(t[0]); tb.Add(t[1]); ta2.Add(t[2]);
             ratio.Add(t[1] / t[0]); floor.Add(t[2] / t[0]);
         }
         set(a);
+        if (o.AbLayers)
+        {
+            Console.WriteLine($"{"layer or step",-72} {"A ms",8} {"B ms",8} {"B/A",6} {"A again/A",9}");
+            foreach (var name in layerOrder)
+            {
+                var runs = layers[name];
+                if (runs.Any(x => x.Count == 0)) continue;
+                double ma = Median(runs[0]), mb = Median(runs[1]), ma2 = Median(runs[2]);
+                Console.WriteLine($"{(name.Length > 72 ? name[..72] : name),-72} {ma,8:F3} {mb,8:F3} {mb / ma,6:F3} {ma2 / ma,9:F3}");
+            }
+        }
         Console.WriteLine($"{describe} on {work}, {rounds} rounds: A = {a} {Median(ta):F2} ms, B = {b} {Median(tb):F2} ms (medians); " +
             $"B/A {Median(ratio):F3} (IQR {Quantile(ratio, 0.25):F3}–{Quantile(ratio, 0.75):F3}); noise floor, A again/A, {Median(floor):F3} " +
             $"(IQR {Quantile(floor, 0.25):F3}–{Quantile(floor, 0.75):F3})");
@@ -82,8 +108,31 @@ internal static class SwitchAb
         return ($"{types[0].Name}.{member}", set, Parse(values[0]), Parse(values[1]));
     }
 
+    /// <summary>Per-layer times of one run: the layer-by-layer profile in training, the plan's steps in inference.</summary>
+    private sealed class RunProfile(ResNet<float>? inference)
+    {
+        private LayerProfile? _layers;
+
+        public void Start()
+        {
+            if (inference is not null) inference.ProfileInference = true;
+            else LayerProfile.Current = _layers = new LayerProfile();
+        }
+
+        public IEnumerable<(string Name, double Ms)> Stop()
+        {
+            if (inference is not null)
+            {
+                inference.ProfileInference = false;
+                return inference.LastInferenceProfile?.Select(s => (s.Name, s.Milliseconds)).ToList() ?? [];
+            }
+            LayerProfile.Current = null;
+            return _layers!.Entries.Select(e => ($"{e.Layer} {e.Pass}", e.Milliseconds)).ToList();
+        }
+    }
+
     /// <summary>The workload of a benchmark row, on a model with its own (random) weights.</summary>
-    private static (string Describe, Action Step) Workload(string row)
+    private static (string Describe, Action Step, RunProfile Profile) Workload(string row)
     {
         switch (row)
         {
@@ -94,17 +143,17 @@ internal static class SwitchAb
                     var model = ResNets.Create(arch, new ResNetOptions { Seed = 1 });
                     model.Eval();
                     var x = Tensor<float>.FromArray(Inputs.Normal(batch * 3 * 224 * 224, 7), batch, 3, 224, 224);
-                    return ($"{arch} inference, batch {batch}", () => model.Forward(x));
+                    return ($"{arch} inference, batch {batch}", () => model.Forward(x), new RunProfile(model));
                 }
             case "r20-train":
                 {
                     var t = new OursTraining("resnet20", 1, 28, 128);
-                    return ("resnet20 training step, 1x28x28, batch 128", t.Step);
+                    return ("resnet20 training step, 1x28x28, batch 128", t.Step, new RunProfile(null));
                 }
             case "r18-train":
                 {
                     var t = new OursTraining("resnet18", 3, 224, 16);
-                    return ("resnet18 training step, 3x224x224, batch 16", t.Step);
+                    return ("resnet18 training step, 3x224x224, batch 16", t.Step, new RunProfile(null));
                 }
             default:
                 throw new UsageException($"--ab-work takes r50-b1, r50-b16, r18-b1, r20-train or r18-train, got '{row}'");
