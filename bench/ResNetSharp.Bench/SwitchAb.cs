@@ -31,7 +31,7 @@ internal static class SwitchAb
         var (work, step, profile) = Workload(o.AbWork);
         Console.Error.WriteLine($"--ab {describe}: A = {a}, B = {b}, on {work}; {warmup} warm-up runs of each, then {rounds} rounds of A, B, A again in rotating order, {o.Threads} threads");
         for (int i = 0; i < warmup; i++) { set(a); step(); set(b); step(); }
-        var ta = new List<double>(); var tb = new List<double>(); var ta2 = new List<double>();
+        var ta = new List<double>(); var tb = new List<double>();
         var ratio = new List<double>(); var floor = new List<double>();
         // Per layer (--ab-layers): each run's time per layer or plan step, by setting (0 = A, 1 = B, 2 = A again).
         var layers = new Dictionary<string, List<double>[]>();
@@ -59,7 +59,7 @@ internal static class SwitchAb
                     runs[which].Add(ms);
                 }
             }
-            ta.Add(t[0]); tb.Add(t[1]); ta2.Add(t[2]);
+            ta.Add(t[0]); tb.Add(t[1]);
             ratio.Add(t[1] / t[0]); floor.Add(t[2] / t[0]);
         }
         set(a);
