@@ -51,8 +51,9 @@ public static unsafe class NchwWinograd
     /// Floats from one point's U_p to the next: OC·IC plus a cache line. Without the line, the stride of a layer with
     /// channels in powers of two is a multiple of 4 KB (1 MB at 512 channels), and the 16 or 36 vectors that
     /// <see cref="TransformWeights"/> stores for one block row fall in one L1 set (and, at 1 MB, one L2 set).
-    /// Measured on the transform alone, both strides in alternating rounds: 512 channels F(2x2) 0.915x, 256 F(4x4)
-    /// 0.81x, 128 0.94x (it runs twice per training step for each Winograd layer: forward and dx).
+    /// The transform alone, timed in a scratch loop with both strides in alternating rounds: 512 channels F(2x2)
+    /// 0.915x, 256 F(4x4) 0.81x, 128 0.94x. It runs twice per training step for each Winograd layer (forward and dx),
+    /// a few percent of resnet18's step: below what `bench/run.sh --ab` resolves on this machine.
     /// </summary>
     public static long WeightPointStride(int outChannels, int inChannels) => (long)outChannels * inChannels + 16;
 
