@@ -83,7 +83,9 @@ internal sealed class Options
                                 not InferencePlan's, read once per plan). Rounds of A, B, A again in rotating order
                                 (--rounds, default 30; --warmup, default 3); prints the median of B/A and, as the noise
                                 floor, of A again/A. No report
-          --ab-work ROW         the workload of --ab: r50-b1, r50-b16, r18-b1, r20-train (default) or r18-train
+          --ab-work ROW         the workload of --ab: r50-b1, r50-b16, r18-b1, r20-train (default) or r18-train, or one
+                                kernel call, for effects below a model's noise: gemm:M,K,N[,res],
+                                winograd-weights:C,T or nchw-conv:C,H,B (use --rounds 300 or so)
           --ab-layers           --ab also prints each layer's time (training) or plan step's (inference), medians
                                 under A, B and A again
           -h, --help            this text
@@ -149,7 +151,9 @@ internal sealed class Options
                 case "--ab-layers": o.AbLayers = true; break;
                 case "--ab-work":
                     o.AbWork = Next();
-                    if (!Rows.Ids.Contains(o.AbWork) || o.AbWork == "rss") throw new UsageException($"--ab-work takes r50-b1, r50-b16, r18-b1, r20-train or r18-train, got '{o.AbWork}'");
+                    if (KernelWorkloads.IsKernel(o.AbWork)) KernelWorkloads.Parse(o.AbWork);   // checks the shape before any work
+                    else if (!Rows.Ids.Contains(o.AbWork) || o.AbWork == "rss")
+                        throw new UsageException($"--ab-work takes r50-b1, r50-b16, r18-b1, r20-train, r18-train or a kernel ({KernelWorkloads.Help}), got '{o.AbWork}'");
                     break;
                 case "-h" or "--help": o.Help = true; break;
                 default: throw new UsageException($"unknown option '{a}' (see --help)");

@@ -9,7 +9,8 @@ namespace ResNetSharp.Bench;
 
 /// <summary>
 /// --ab: one of the engine's switches (a static field or property that its kernels read on every call, such as
-/// NchwConv.UseWinograd or PackedGemm.PrefetchWeights) measured against itself, on one model in one process. Each
+/// NchwConv.UseWinograd or PackedGemm.PrefetchWeights) measured against itself, on one model (or one kernel call,
+/// <see cref="KernelWorkloads"/>) in one process. Each
 /// round runs the workload with A, with B and with A again, in an order that rotates from round to round, so that
 /// neither setting always runs first or after the other. It reports the medians over the rounds of B/A and, as the
 /// noise floor of this machine at that moment, of A-again/A.
@@ -134,6 +135,11 @@ internal static class SwitchAb
     /// <summary>The workload of a benchmark row, on a model with its own (random) weights.</summary>
     private static (string Describe, Action Step, RunProfile Profile) Workload(string row)
     {
+        if (KernelWorkloads.IsKernel(row))
+        {
+            var (describe, step) = KernelWorkloads.Create(row);
+            return (describe, step, new RunProfile(null));
+        }
         switch (row)
         {
             case "r50-b1" or "r50-b16" or "r18-b1":

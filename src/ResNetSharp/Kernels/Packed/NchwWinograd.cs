@@ -51,11 +51,15 @@ public static unsafe class NchwWinograd
     /// Floats from one point's U_p to the next: OC·IC plus a cache line. Without the line, the stride of a layer with
     /// channels in powers of two is a multiple of 4 KB (1 MB at 512 channels), and the 16 or 36 vectors that
     /// <see cref="TransformWeights"/> stores for one block row fall in one L1 set (and, at 1 MB, one L2 set).
-    /// The transform alone, timed in a scratch loop with both strides in alternating rounds: 512 channels F(2x2)
-    /// 0.915x, 256 F(4x4) 0.81x, 128 0.94x. It runs twice per training step for each Winograd layer (forward and dx),
-    /// a few percent of resnet18's step: below what `bench/run.sh --ab` resolves on this machine.
+    /// The transform runs twice per training step for each Winograd layer (forward and dx): a few percent of resnet18's
+    /// step, below what a whole step resolves on this machine, so it is measured on the kernel alone:
+    /// `bench/run.sh --ab NchwWinograd.PadWeightPoints=false,true --ab-work winograd-weights:256,4 --rounds 300`
+    /// gave 0.83x (noise floor 1.00); 512 channels F(2x2) 0.95x, 128 F(4x4) 0.92x, 64 level.
     /// </summary>
-    public static long WeightPointStride(int outChannels, int inChannels) => (long)outChannels * inChannels + 16;
+    public static long WeightPointStride(int outChannels, int inChannels) => (long)outChannels * inChannels + (PadWeightPoints ? 16 : 0);
+
+    /// <summary>The cache line of <see cref="WeightPointStride"/> (on by default; off only to measure it).</summary>
+    internal static bool PadWeightPoints = true;
 
     /// <summary>
     /// u[p][o][i] = (G g Gᵀ)[p / window][p mod window] for g = w[o, i] (3x3), at u + p·WeightPointStride + o·IC + i:
