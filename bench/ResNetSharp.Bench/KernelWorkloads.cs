@@ -14,7 +14,8 @@ internal static unsafe class KernelWorkloads
 {
     public const string Help = "gemm:M,K,N[,res] (PackedGemm.Run: M rows, K-long reductions, N columns, 1x1; res adds a residual; ReLU on), " +
         "winograd-weights:C,T (NchwWinograd.TransformWeights of CxC 3x3 weights, tile T = 2 or 4), " +
-        "nchw-conv:C,H,B (NchwConv.Forward then Backward: 3x3 stride 1, C to C channels, HxH images, batch B)";
+        "nchw-conv:C,H,B (NchwConv.Forward then Backward: 3x3 stride 1, C to C channels, HxH images, batch B), " +
+        "winograd:C,H,B,T (Winograd.Forward, the inference plan's NHWC Winograd with ReLU: C to C channels, HxH, batch B, tile T = 2 or 4)";
 
     public static bool IsKernel(string work) => work.Contains(':');
 
@@ -29,7 +30,7 @@ internal static unsafe class KernelWorkloads
         var parts = work[(colon + 1)..].Split(',');
         bool residual = kind == "gemm" && parts.Length == 4 && parts[3] == "res";
         var dims = (residual ? parts[..3] : parts).Select(p => int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0 ? v : -1).ToArray();
-        int expected = kind switch { "gemm" => 3, "winograd-weights" => 2, "nchw-conv" => 3, _ => 0 };
+        int expected = kind switch { "gemm" => 3, "winograd-weights" => 2, "nchw-conv" => 3, "winograd" => 4, _ => 0 };
         if (expected == 0) throw new UsageException($"--ab-work: unknown kernel '{kind}'; kernels are {Help}");
         if (dims.Length != expected || dims.Any(d => d < 0))
             throw new UsageException($"--ab-work {kind} takes {expected} positive integers{(kind == "gemm" ? " (and optionally res)" : "")}, got '{work}'");
@@ -38,10 +39,13 @@ internal static unsafe class KernelWorkloads
         {
             "gemm" => [(long)dims[0] * dims[1], (long)dims[0] * dims[2], (long)dims[1] * dims[2]],
             "winograd-weights" => [(long)dims[0] * dims[0] * 36],
+            "winograd" => [(long)dims[2] * dims[0] * (dims[1] + 4) * (dims[1] + 4) * 36 / 16, (long)dims[0] * dims[0] * 36],
             _ => [(long)dims[2] * dims[0] * dims[1] * dims[1], (long)dims[0] * dims[0] * 9],
         };
         if (operands.Any(f => f > (1L << 28))) throw new UsageException($"--ab-work {work}: an operand would take more than 1 GB");
         if (kind == "winograd-weights" && dims[1] is not (2 or 4)) throw new UsageException($"--ab-work winograd-weights: the tile is 2 or 4, got {dims[1]}");
+        if (kind == "winograd" && dims[3] is not (2 or 4)) throw new UsageException($"--ab-work winograd: the tile is 2 or 4, got {dims[3]}");
+        if (kind == "winograd" && dims[0] % 16 != 0) throw new UsageException($"--ab-work winograd: channels in multiples of 16, got {dims[0]}");
         return (kind, dims, residual);
     }
 
@@ -68,6 +72,19 @@ internal static unsafe class KernelWorkloads
                     float* u = Filled(checked((int)(NchwWinograd.PointsFor(tile) * ((long)ch * ch + 64))), 16);
                     return ($"NchwWinograd.TransformWeights, {ch}x{ch} channels, F({tile}x{tile},3x3)",
                         () => NchwWinograd.TransformWeights(w, ch, ch, u, tile));
+                }
+            case "winograd":
+                {
+                    int ch = dims[0], h = dims[1], batch = dims[2], tile = dims[3];
+                    var g = new ConvGeometry(ch, h, h, ch, 3, 3, 1, 1);
+                    int tiles = Winograd.TileCount(g, batch, tile), points = Winograd.Points(tile);
+                    var u = Winograd.TransformWeights(Inputs.Normal(ch * ch * 9, 24), ch, ch, default, tile);
+                    float* x = Filled(batch * g.InImage, 25), y = Filled(batch * g.OutImage, 26), bias = Filled(ch, 27);
+                    float* v = Filled(points * tiles * ch, 28), m = Filled(points * tiles * ch, 29);
+                    var rowOffsets = Enumerable.Range(0, tiles).Select(t => t * ch).ToArray();
+                    bool chunked = Winograd.TakesChunks(g, batch, tile);
+                    return ($"Winograd.Forward (NHWC, inference), {ch} channels, {h}x{h}, batch {batch}, F({tile}x{tile},3x3){(chunked ? ", in chunks" : "")}, ReLU",
+                        () => Winograd.Forward(g, batch, u, bias, rowOffsets, x, y, null, relu: true, chunked ? null : v, chunked ? null : m));
                 }
             default:
                 {

@@ -85,7 +85,7 @@ internal sealed class Options
                                 floor, of A again/A. No report
           --ab-work ROW         the workload of --ab: r50-b1, r50-b16, r18-b1, r20-train (default) or r18-train, or one
                                 kernel call, for effects below a model's noise: gemm:M,K,N[,res],
-                                winograd-weights:C,T or nchw-conv:C,H,B (use --rounds 300 or so)
+                                winograd-weights:C,T, nchw-conv:C,H,B or winograd:C,H,B,T (use --rounds 300 or so)
           --ab-layers           --ab also prints each layer's time (training) or plan step's (inference), medians
                                 under A, B and A again
           -h, --help            this text
