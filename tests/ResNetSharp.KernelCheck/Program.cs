@@ -59,10 +59,11 @@ foreach (var (batch, ic, h, w, oc, k, stride, pad) in geometries)
     }
 }
 
-// Winograd F(4x4,3x3) and F(2x2,3x3) against the direct reference (bias and ReLU on), at tile edges; the last two
-// shapes run in per-thread chunks of tiles (Winograd.TakesChunks) with F(4x4) and F(2x2) respectively.
+// Winograd F(4x4,3x3) and F(2x2,3x3) against the direct reference (bias and ReLU on), at tile edges; shapes whose
+// transformed weights fit in 1 MB run in per-thread chunks of tiles (Winograd.TakesChunks), the 128x80-channel one
+// with F(4x4) (1.5 MB) over the whole batch.
 foreach (int tile in new[] { 4, 2 })
-foreach (var (batch, ic, h, w, oc) in new[] { (1, 16, 1, 1, 16), (2, 32, 5, 7, 16), (1, 64, 14, 14, 80), (3, 16, 9, 3, 48), (4, 16, 121, 119, 16), (2, 16, 131, 129, 16) })
+foreach (var (batch, ic, h, w, oc) in new[] { (1, 16, 1, 1, 16), (2, 32, 5, 7, 16), (1, 64, 14, 14, 80), (3, 16, 9, 3, 48), (1, 128, 7, 7, 80), (4, 16, 121, 119, 16), (2, 16, 131, 129, 16) })
 {
     var g = new ConvGeometry(ic, h, w, oc, 3, 3, 1, 1);
     var x = R(batch * g.InImage); var wt = R(g.WeightSize); var bias = R(oc);

@@ -23,15 +23,24 @@ public unsafe class WinogradTests
             data.Add(tile, 1, 128, 7, 7, 80);    // OC not a multiple of the 64-wide panel
             data.Add(tile, 1, 256, 14, 14, 64);  // 49 F(2x2) tiles: one row block per product (resnet's 14x14 at batch 1)
         }
-        // Small U, and V and M of the batch past 16 MB: per-thread chunks of tiles (Winograd.RunChunked), the last one short.
+        // Many tiles: several chunks per thread (Winograd.RunChunked), the last one short.
         data.Add(4, 4, 16, 121, 119, 16);   // 3,720 tiles in chunks of 222
         data.Add(2, 2, 16, 131, 129, 16);   // 8,580 tiles in chunks of 510
         return data;
     }
 
+    /// <summary>Transformed weights up to 1 MB run in per-thread chunks of tiles, larger ones over the whole batch.</summary>
     [Theory]
     [MemberData(nameof(Cases))]
     public void MatchesDirectConvolution(int tile, int batch, int ic, int h, int w, int oc)
+    {
+        bool chunks = Winograd.TakesChunks(new ConvGeometry(ic, h, w, oc, 3, 3, 1, 1), batch, tile);
+        Assert.Equal((long)Winograd.Points(tile) * ic * oc * sizeof(float) <= 1 << 20, chunks);
+        Check(tile, batch, ic, h, w, oc);
+    }
+
+    /// <summary>The forward on the direct reference, chunked or over the whole batch as <see cref="Winograd.TakesChunks"/> says now.</summary>
+    internal static void Check(int tile, int batch, int ic, int h, int w, int oc)
     {
         var g = new ConvGeometry(ic, h, w, oc, 3, 3, 1, 1);
         Assert.True(Winograd.Supports(g));
@@ -49,9 +58,8 @@ public unsafe class WinogradTests
         var v = new float[Winograd.Points(tile) * tiles * ic]; var m = new float[Winograd.Points(tile) * tiles * oc];
         var rows = Enumerable.Range(0, tiles).Select(t => t * ic).ToArray();
         var yNhwc = new float[yRef.Length];
-        // Chunked shapes (the two past 16 MB of V and M) run on scratch of their own: they get none.
+        // Chunked shapes run on scratch of their own: they get none.
         bool chunks = Winograd.TakesChunks(g, batch, tile);
-        Assert.Equal(h > 100, chunks);
         fixed (float* xp = xNhwc) fixed (float* yp = yNhwc) fixed (float* rp = rNhwc) fixed (float* bp = bias) fixed (float* vp = v) fixed (float* mp = m)
             Winograd.Forward(g, batch, u, bp, rows, xp, yp, rp, relu: true, chunks ? null : vp, chunks ? null : mp);
         var y = new float[yNhwc.Length]; NhwcConv.ToNchw(yNhwc, y, batch, oc, h, w);
@@ -80,5 +88,27 @@ public unsafe class WinogradTests
         Assert.False(Winograd.Supports(new ConvGeometry(16, 8, 8, 16, 3, 3, 2, 1)));
         Assert.False(Winograd.Supports(new ConvGeometry(3, 8, 8, 16, 3, 3, 1, 1)));
         Assert.False(Winograd.Supports(new ConvGeometry(16, 8, 8, 16, 1, 1, 1, 0)));
+    }
+}
+
+/// <summary>
+/// Every case of <see cref="WinogradTests"/> over the whole batch (V and M shared by the threads), with the chunked
+/// path switched off: the path that transformed weights over 1 MB take. Alone, because the switch is process-wide.
+/// </summary>
+[Collection(nameof(ResNetSharp.Tests.Models.ProcessWideSwitches))]
+public class WholeBatchWinogradTests
+{
+    [Theory]
+    [MemberData(nameof(WinogradTests.Cases), MemberType = typeof(WinogradTests))]
+    public void MatchesDirectConvolution(int tile, int batch, int ic, int h, int w, int oc)
+    {
+        long saved = Winograd.ChunkedWeightBytes;
+        Winograd.ChunkedWeightBytes = 0;
+        try
+        {
+            Assert.False(Winograd.TakesChunks(new ConvGeometry(ic, h, w, oc, 3, 3, 1, 1), batch, tile));
+            WinogradTests.Check(tile, batch, ic, h, w, oc);
+        }
+        finally { Winograd.ChunkedWeightBytes = saved; }
     }
 }

@@ -103,15 +103,17 @@ public static unsafe class Winograd
     }
 
     /// <summary>
-    /// Transformed weights up to this size take <see cref="RunChunked"/> when the batch's V and M would not stay in
-    /// cache: 64 channels with F(4x4) (590 KB, in L2 beside a chunk). Larger U is re-read from further out per chunk.
-    /// Internal: 0 turns the chunked path off, to measure it.
+    /// Transformed weights up to this size take <see cref="RunChunked"/>: each thread runs the three stages on its own
+    /// chunks of tiles, V and M in its L2 beside U (64 channels with F(4x4): 590 KB), instead of the stages one after
+    /// another over the whole batch, whose V and M each thread mostly reads from the other's cache or from memory.
+    /// Larger U would be re-read from further out per chunk. At batch 1 too (an earlier bound on V and M, 16 MB, kept
+    /// it out): `bench/run.sh --ab Winograd.ChunkedWeightBytes=0,1048576 --ab-work r18-b1 --ab-layers --rounds 60`
+    /// gave resnet18's four 64-channel 56x56 layers 0.86–0.88x and its whole pass 0.983x (noise floor 1.004); the next
+    /// Winograd layer, the first to touch the plan's shared V and M in the pass, 1.14x. Internal: 0 turns the chunked
+    /// path off, to measure it.
     /// </summary>
     internal static long ChunkedWeightBytes = 1 << 20;
     private const int ChunkBytes = 1 << 20;   // V and M of one chunk of tiles
-    // Whole-batch V and M above this go in chunks. resnet50's 64-channel layers at batch 1 (3.6 MB) were 1.02x slower
-    // in chunks (four chunks of 54 tiles balance worse over two threads than the products of the whole batch).
-    private const long ChunkedAbove = 16 << 20;
 
     /// <summary>
     /// Whether <see cref="Forward"/> runs this convolution in per-thread chunks of tiles, with scratch of its own: its
@@ -121,8 +123,7 @@ public static unsafe class Winograd
     public static bool TakesChunks(in ConvGeometry g, int batch, int tile)
     {
         int points = Points(tile);
-        return ChunkedWeightBytes > 0 && (long)points * g.InChannels * g.OutChannels * sizeof(float) <= ChunkedWeightBytes
-            && (long)TileCount(g, batch, tile) * points * (g.InChannels + g.OutChannels) * sizeof(float) > ChunkedAbove;
+        return ChunkedWeightBytes > 0 && (long)points * g.InChannels * g.OutChannels * sizeof(float) <= ChunkedWeightBytes;
     }
 
     [ThreadStatic] private static AlignedBuffer? _chunkIn, _chunkOut;
