@@ -76,11 +76,15 @@ public static unsafe class PackedGemm
     /// <summary>Spread each tile's share of the next weight chunk over all its channel steps where weights stream (on by default; off only to measure it).</summary>
     internal static bool SpreadPrefetch = true;
     /// <summary>
-    /// Outputs of at least this many bytes are written with non-temporal stores (full tiles of the last K chunk): far
-    /// larger than the caches, they go to memory either way, and a normal store first reads each line. resnet50 at
-    /// batch 16 writes 51 MB outputs at 56x56. Internal so that a test can make every output stream.
+    /// Outputs of at least this many bytes are written with non-temporal stores (full tiles of the last K chunk): larger
+    /// than the caches hold for the next layer, they go to memory either way, and a normal store first reads each line.
+    /// 4 MB: resnet50 at batch 16 (outputs of 6.4 to 51 MB) ran 0.964x with it against 16 MB, its 12.8 MB 14x14 outputs
+    /// 0.76–0.82x, and the layers that read them were no slower (`bench/run.sh --ab
+    /// PackedGemm.StreamingBytes=16777216,4194304 --ab-work r50-b16 --ab-layers`); the training steps were level. At
+    /// batch 1 nothing streams (3.2 MB at most): at 2 MB resnet50's 56x56 outputs streamed, and the layers after them
+    /// read them from memory, 1.08–1.18x. Internal so that a test can make every output stream.
     /// </summary>
-    internal static long StreamingBytes = 16L << 20;
+    internal static long StreamingBytes = 4L << 20;
     private const int KChunk = 512;       // taps·IC per pass: the weight chunk (KChunk·NR floats) stays in L2
     private const int RowsPerTask = 48;   // 8 tiles: a task streams one weight chunk over 48 output rows
 
@@ -104,7 +108,7 @@ public static unsafe class PackedGemm
         float[] zeros = ZeroRow(w.InChannels);
         if (rowBlocks >= 2 * Engine.Threads)
         {
-            // Only this path streams: a 16 MB output has row blocks for every thread unless its rows are 20,000+ wide.
+            // Only this path streams: a 4 MB output has row blocks for every thread unless its rows are 5,000+ wide.
             // Non-temporal stores need vector-aligned rows; the fence after each task orders them before the loop's end.
             bool streaming = StreamingBytes > 0 && (long)rows * ldc * sizeof(float) >= StreamingBytes && !accumulate
                 && ((nint)c & 63) == 0 && ldc % 16 == 0 && Sse.IsSupported;
