@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using ResNetSharp.Runtime;
 
 namespace ResNetSharp.Kernels.Packed;
@@ -98,8 +99,9 @@ public static unsafe class Winograd
         // One task per row of tiles; V and M of the whole batch, so each U_p is read once.
         WorkerPool.For(batch * th, row => Transforms<TF>.Input(geometry, (float*)xp, row * tw, tw, (float*)vp + (long)row * tw * ic, (long)tiles * ic));
         PackedGemm.RunBatched(u.Select(w => w.AsPanels()).ToArray(), v, (long)tiles * ic, rowOffsets, tiles, m, (long)tiles * oc, oc);
+        bool streaming = StreamsOutput(g, batch, y);
         WorkerPool.For(batch * th, row => Transforms<TF>.Output(geometry, (float*)mp + (long)row * tw * oc, (long)tiles * oc, (float*)bp, (float*)rp, relu,
-            (float*)yp, row * tw, tw));
+            (float*)yp, row * tw, tw, streaming));
     }
 
     /// <summary>
@@ -129,6 +131,20 @@ public static unsafe class Winograd
     [ThreadStatic] private static AlignedBuffer? _chunkIn, _chunkOut;
 
     /// <summary>
+    /// Whether the output transform writes y with non-temporal stores: outputs of PackedGemm.StreamingBytes and up, as
+    /// the packed product's (channels in whole vectors keep every store aligned). resnet50 at batch 16 (6.4 and 12.8 MB
+    /// outputs): its Winograd layers 0.90–0.95x, the 1x1 convolutions that read them level, the pass 0.963x (noise
+    /// floor 0.973): `bench/run.sh --ab Winograd.StreamOutputs=false,true --ab-work r50-b16 --ab-layers`; alone,
+    /// `--ab-work winograd:128,28,16,4` 0.92x.
+    /// </summary>
+    private static bool StreamsOutput(in ConvGeometry g, int batch, float* y) =>
+        StreamOutputs && PackedGemm.StreamingBytes > 0 && (long)batch * g.OutImage * sizeof(float) >= PackedGemm.StreamingBytes
+        && ((nint)y & 63) == 0 && g.OutChannels % 16 == 0 && Sse.IsSupported;
+
+    /// <summary>The output transform's non-temporal stores (on by default; off only to measure them).</summary>
+    internal static bool StreamOutputs = true;
+
+    /// <summary>
     /// The three stages per chunk of tiles on one thread, V and M in the thread's L2: resnet50's 64-channel layers at
     /// batch 16 otherwise write and read 29 MB of V and as much of M through memory.
     /// </summary>
@@ -145,6 +161,7 @@ public static unsafe class Winograd
         var panels = u.Select(w => w.AsPanels()).ToArray();
         var geometry = g;
         nint xp = (nint)x, bp = (nint)bias, rp = (nint)residual, yp = (nint)y;
+        bool streaming = StreamsOutput(g, batch, y);
         WorkerPool.For(chunks, c =>
         {
             int first = c * chunk, count = Math.Min(chunk, tiles - first);
@@ -155,7 +172,7 @@ public static unsafe class Winograd
                 for (int p = 0; p < points; p++)
                     PackedGemm.RunSerial(panels[p], v.Pointer + (long)p * count * geometry.InChannels, offsets, count,
                         m.Pointer + (long)p * count * geometry.OutChannels, geometry.OutChannels);
-            Transforms<TF>.Output(geometry, m.Pointer, (long)count * geometry.OutChannels, (float*)bp, (float*)rp, relu, (float*)yp, first, count);
+            Transforms<TF>.Output(geometry, m.Pointer, (long)count * geometry.OutChannels, (float*)bp, (float*)rp, relu, (float*)yp, first, count, streaming);
         });
     }
 
@@ -169,11 +186,13 @@ public static unsafe class Winograd
             else InputTransform<TF, Ops128, Vector128<float>>(g, x, first, count, v, pointStride);
         }
 
-        public static void Output(in ConvGeometry g, float* m, long pointStride, float* bias, float* residual, bool relu, float* y, int first, int count)
+        public static void Output(in ConvGeometry g, float* m, long pointStride, float* bias, float* residual, bool relu, float* y, int first, int count,
+            bool streaming = false)
         {
-            if (PackedGemm.NR == 64) OutputTransform<TF, Ops512, Vector512<float>>(g, m, pointStride, bias, residual, relu, y, first, count);
-            else if (PackedGemm.NR == 16) OutputTransform<TF, Ops256, Vector256<float>>(g, m, pointStride, bias, residual, relu, y, first, count);
-            else OutputTransform<TF, Ops128, Vector128<float>>(g, m, pointStride, bias, residual, relu, y, first, count);
+            if (PackedGemm.NR == 64) OutputTransform<TF, Ops512, Vector512<float>>(g, m, pointStride, bias, residual, relu, y, first, count, streaming);
+            else if (PackedGemm.NR == 16) OutputTransform<TF, Ops256, Vector256<float>>(g, m, pointStride, bias, residual, relu, y, first, count, streaming);
+            else OutputTransform<TF, Ops128, Vector128<float>>(g, m, pointStride, bias, residual, relu, y, first, count, streaming);
+            if (streaming) Sse.StoreFence();
         }
     }
 
@@ -293,7 +312,7 @@ public static unsafe class Winograd
     // of tile `first` at m (point stride pointStride).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void OutputTransform<TF, TOps, TV>(ConvGeometry g, float* m, long pointStride, float* bias, float* residual, bool relu, float* y,
-        int first, int count) where TF : ITileTransform where TOps : IVectorOps<TV> where TV : unmanaged
+        int first, int count, bool streaming) where TF : ITileTransform where TOps : IVectorOps<TV> where TV : unmanaged
     {
         int T = TF.Tile, window = T + 2, points = window * window;
         int oh = g.OutHeight, ow = g.OutWidth, th = (oh + T - 1) / T, tw = (ow + T - 1) / T, oc = g.OutChannels, L = TOps.Lanes;
@@ -322,7 +341,8 @@ public static unsafe class Winograd
                         TV val = TOps.Add(o[j], b);
                         if (residual != null) val = TOps.Add(val, TOps.Load(residual + at));
                         if (relu) val = TOps.Max(val, TOps.Zero);
-                        TOps.Store(y + at, val);
+                        if (streaming) TOps.StoreStreaming(y + at, val);
+                        else TOps.Store(y + at, val);
                     }
                 }
             }
