@@ -112,3 +112,40 @@ public class WholeBatchWinogradTests
         finally { Winograd.ChunkedWeightBytes = saved; }
     }
 }
+
+/// <summary>
+/// The straight-line transforms (Winograd.UnrolledTransforms, on by default) against the looped ones they replace:
+/// the same operations in the same order, so the same bits, inside the image and at its edges, with bias, residual
+/// and ReLU, over the whole batch and in chunks. Alone, because the switch is process-wide.
+/// </summary>
+[Collection(nameof(ResNetSharp.Tests.Models.ProcessWideSwitches))]
+public unsafe class UnrolledWinogradTransformTests
+{
+    [Theory]
+    [MemberData(nameof(WinogradTests.Cases), MemberType = typeof(WinogradTests))]
+    public void SameBitsAsTheLoopedTransforms(int tile, int batch, int ic, int h, int w, int oc)
+    {
+        var g = new ConvGeometry(ic, h, w, oc, 3, 3, 1, 1);
+        var rng = new Random(ic * 3 + oc + h * 5 + tile);
+        float[] R(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var x = R(batch * g.InImage); var bias = R(oc); var residual = R(batch * g.OutImage);
+        var u = Winograd.TransformWeights(R(g.WeightSize), oc, ic, R(oc), tile);
+        int tiles = Winograd.TileCount(g, batch, tile), points = Winograd.Points(tile);
+        var rows = Enumerable.Range(0, tiles).Select(t => t * ic).ToArray();
+        var v = new float[points * tiles * ic]; var m = new float[points * tiles * oc];
+        float[] Run(bool unrolled)
+        {
+            var y = new float[batch * g.OutImage];
+            Winograd.UnrolledTransforms = unrolled;
+            try
+            {
+                fixed (float* xp = x) fixed (float* yp = y) fixed (float* rp = residual) fixed (float* bp = bias) fixed (float* vp = v) fixed (float* mp = m)
+                    Winograd.Forward(g, batch, u, bp, rows, xp, yp, rp, relu: true, vp, mp);
+            }
+            finally { Winograd.UnrolledTransforms = true; }
+            return y;
+        }
+        var looped = Run(false);
+        Assert.Equal(looped, Run(true));
+    }
+}
