@@ -144,3 +144,40 @@ public unsafe class NchwWinogradTests
         Assert.Throws<NotSupportedException>(() => NchwWinograd.Forward(new ConvGeometry(16, 8, 8, 16, 5, 5, 1, 2), 1, null, null, null, null));
     }
 }
+
+/// <summary>
+/// The F(4x4) input transform specialized by tile numbering (NchwWinograd.SpecializedInput4, on by default) against the
+/// general one: the same reads, permutes and arithmetic, so the same bits, for every F(4x4) shape of
+/// <see cref="NchwWinogradTests"/> (4, 8, 16 and 32 slots, odd sizes, several chunks). Alone, because the switch is
+/// process-wide.
+/// </summary>
+[Collection(nameof(ResNetSharp.Tests.Models.ProcessWideSwitches))]
+public unsafe class SpecializedInputTransformTests
+{
+    [Theory]
+    [MemberData(nameof(NchwWinogradTests.Shapes), MemberType = typeof(NchwWinogradTests))]
+    public void SameBitsAsTheGeneralTransform(int tile, int batch, int ic, int h, int w, int oc)
+    {
+        var g = new ConvGeometry(ic, h, w, oc, 3, 3, 1, 1);
+        if (tile != 4 || !NchwWinograd.Supports(g)) { Assert.False(tile == 4 && Avx512F.IsSupported, "AVX-512 is here but the path refused a 3x3 stride-1 convolution"); return; }
+        var rng = new Random(ic * 13 + h + oc);
+        float[] R(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var x = R(batch * g.InImage); var wt = R(g.WeightSize); var bias = R(oc);
+        var u = new float[NchwWinograd.WeightSize(oc, ic, tile)];
+        fixed (float* wp = wt) fixed (float* up = u) NchwWinograd.TransformWeights(wp, oc, ic, up, tile);
+        float[] Run(bool specialized)
+        {
+            var y = new float[batch * g.OutImage];
+            NchwWinograd.SpecializedInput4 = specialized;
+            try
+            {
+                fixed (float* xp = x) fixed (float* up = u) fixed (float* bp = bias) fixed (float* yp = y)
+                    NchwWinograd.Forward(g, batch, xp, up, bp, yp, tile);
+            }
+            finally { NchwWinograd.SpecializedInput4 = true; }
+            return y;
+        }
+        var general = Run(false);
+        Assert.Equal(general, Run(true));
+    }
+}
