@@ -85,6 +85,14 @@ public static unsafe class PackedGemm
     /// read them from memory, 1.08–1.18x. Internal so that a test can make every output stream.
     /// </summary>
     internal static long StreamingBytes = 4L << 20;
+
+    /// <summary>
+    /// Whether an output of <paramref name="bytes"/> at <paramref name="c"/>, rows <paramref name="rowFloats"/> apart, is
+    /// written with non-temporal stores: at least <see cref="StreamingBytes"/>, and every row vector-aligned. Shared
+    /// with Winograd's output transform.
+    /// </summary>
+    internal static bool StreamsOutput(long bytes, float* c, int rowFloats) =>
+        StreamingBytes > 0 && bytes >= StreamingBytes && ((nint)c & 63) == 0 && rowFloats % 16 == 0 && Sse.IsSupported;
     private const int KChunk = 512;       // taps·IC per pass: the weight chunk (KChunk·NR floats) stays in L2
     private const int RowsPerTask = 48;   // 8 tiles: a task streams one weight chunk over 48 output rows
 
@@ -110,8 +118,7 @@ public static unsafe class PackedGemm
         {
             // Only this path streams: a 4 MB output has row blocks for every thread unless its rows are 5,000+ wide.
             // Non-temporal stores need vector-aligned rows; the fence after each task orders them before the loop's end.
-            bool streaming = StreamingBytes > 0 && (long)rows * ldc * sizeof(float) >= StreamingBytes && !accumulate
-                && ((nint)c & 63) == 0 && ldc % 16 == 0 && Sse.IsSupported;
+            bool streaming = !accumulate && StreamsOutput((long)rows * ldc * sizeof(float), c, ldc);
             // Enough row blocks for every thread: a task takes whole rows (all the panels of its block). Split by
             // panel, two threads write alternate 256-byte pieces of the same output rows, and outputs larger than L2
             // are written at half the speed (measured: resnet50's 64→256 1x1 at 56x56, 0.55–0.72 ms → 0.41 ms).
@@ -378,7 +385,8 @@ public static unsafe class PackedGemm
     // a weight line every 2^shift steps (mask = 2^shift − 1) until none is left, and a row line every step. The
     // schedule lives in the tile kernel's locals, and packed weight rows are reached by stepping a pointer, so the
     // loop's scalar work is a few register operations: with the schedule read from TileArgs and each row's address
-    // recomputed on every step (the step count spilled to the stack), every row of the benchmark ran 5–10% slower.
+    // recomputed on every step (the step count spilled to the stack), every row of the benchmark ran 5–10% slower
+    // (both loops in one build behind a temporary switch, bench --ab, noise floors 0.98–1.02).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void PrefetchStep(ref float* weights, ref int weightLines, int mask, ref float* rows, ref int rowLines, int step)
     {

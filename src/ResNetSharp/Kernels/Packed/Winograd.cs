@@ -131,15 +131,14 @@ public static unsafe class Winograd
     [ThreadStatic] private static AlignedBuffer? _chunkIn, _chunkOut;
 
     /// <summary>
-    /// Whether the output transform writes y with non-temporal stores: outputs of PackedGemm.StreamingBytes and up, as
-    /// the packed product's (channels in whole vectors keep every store aligned). resnet50 at batch 16 (6.4 and 12.8 MB
+    /// Whether the output transform writes y with non-temporal stores, by the packed product's rule
+    /// (<see cref="PackedGemm.StreamsOutput"/>: outputs of 4 MB and up, rows vector-aligned). resnet50 at batch 16 (6.4 and 12.8 MB
     /// outputs): its Winograd layers 0.90–0.95x, the 1x1 convolutions that read them level, the pass 0.963x (noise
     /// floor 0.973): `bench/run.sh --ab Winograd.StreamOutputs=false,true --ab-work r50-b16 --ab-layers`; alone,
     /// `--ab-work winograd:128,28,16,4` 0.92x.
     /// </summary>
     private static bool StreamsOutput(in ConvGeometry g, int batch, float* y) =>
-        StreamOutputs && PackedGemm.StreamingBytes > 0 && (long)batch * g.OutImage * sizeof(float) >= PackedGemm.StreamingBytes
-        && ((nint)y & 63) == 0 && g.OutChannels % 16 == 0 && Sse.IsSupported;
+        StreamOutputs && PackedGemm.StreamsOutput((long)batch * g.OutImage * sizeof(float), y, g.OutChannels);
 
     /// <summary>The output transform's non-temporal stores (on by default; off only to measure them).</summary>
     internal static bool StreamOutputs = true;
@@ -190,7 +189,7 @@ public static unsafe class Winograd
         }
 
         public static void Output(in ConvGeometry g, float* m, long pointStride, float* bias, float* residual, bool relu, float* y, int first, int count,
-            bool streaming = false)
+            bool streaming)
         {
             if (UnrolledTransforms && PackedGemm.NR == 64) UnrolledOutput<TF, Ops512, Vector512<float>>(g, m, pointStride, bias, residual, relu, y, first, count, streaming);
             else if (UnrolledTransforms && PackedGemm.NR == 16) UnrolledOutput<TF, Ops256, Vector256<float>>(g, m, pointStride, bias, residual, relu, y, first, count, streaming);
