@@ -43,6 +43,9 @@ public class ConvKernelTests
         { 2, 32, 9, 7, 33, 3, 1, 1 },  // 32 channels and up: forward and dx by Winograd F(2x2,3x3) on AVX-512
         { 3, 40, 14, 14, 64, 3, 1, 1 },
         { 2, 32, 12, 11, 20, 3, 1, 1 },  // forward and dx by F(4x4,3x3): more than 8 wide
+        { 2, 3, 1, 1, 4, 3, 2, 1 },    // stride 2 on a 1x1 image: the kw = 2 tap lies right of the only column
+        { 2, 2, 1, 1, 3, 7, 2, 3 },    // the same for 7x7/2 (the scatter col2im, taps kw = 4..6 outside)
+        { 3, 5, 14, 14, 8, 3, 2, 1 },  // resnet20's downsampling shape, small: dx by the gathered col2im
     };
 
     private static float[] Random(int n, int seed)
@@ -137,5 +140,45 @@ public class MaxPoolKernelTests
             Assert.True(yf[i].Equals((float)yd[i]), $"y[{i}]: float {yf[i]}, scalar {yd[i]}");
             Assert.True(ad[i] == af[i], $"argmax[{i}]: float {af[i]}, scalar {ad[i]} ({h}x{w})");
         }
+    }
+}
+
+/// <summary>
+/// The gathered col2im of the 3x3 stride-2 padding-1 convolution (float, AVX-512) against the generic scatter loop
+/// (double; without AVX-512 the float path is that loop too): values that are quarters of small integers, so both
+/// sums are exact and must agree to the bit.
+/// </summary>
+public class GatherCol2ImTests
+{
+    [Theory]
+    [InlineData(1, 1, 0)]
+    [InlineData(2, 2, 0)]
+    [InlineData(3, 7, 0)]
+    [InlineData(7, 6, 0)]
+    [InlineData(14, 14, 0)]   // resnet20's 32→64 layer: rows of 7 outputs
+    [InlineData(28, 28, 0)]   // its 16→32 layer: 14
+    [InlineData(5, 31, 0)]    // 16 outputs: one whole vector
+    [InlineData(6, 32, 0)]
+    [InlineData(5, 29, 0)]    // 15: one below
+    [InlineData(4, 33, 0)]    // 17: one above
+    [InlineData(3, 34, 0)]
+    [InlineData(9, 65, 0)]    // 33: two vectors and one
+    [InlineData(56, 56, 0)]
+    [InlineData(7, 9, 40)]    // rows of the col matrix further apart than one plane (several images per product)
+    public void MatchesTheScatterLoop(int h, int w, int extraStride)
+    {
+        int channels = 3;
+        var g = new ConvGeometry(channels, h, w, 5, 3, 3, 2, 1);
+        int plane = g.OutPlane, rowStride = plane + extraStride;
+        var rng = new Random(h * 131 + w);
+        var colF = new float[(channels * 9 - 1) * rowStride + plane];
+        for (int i = 0; i < colF.Length; i++) colF[i] = rng.Next(-32, 33) / 4f;
+        var colD = colF.Select(v => (double)v).ToArray();
+        var dxF = Enumerable.Repeat(float.NaN, channels * h * w).ToArray();  // every element must be written
+        var dxD = new double[dxF.Length];
+        Conv2dKernel.Col2Im<float>(g, colF, dxF, rowStride);
+        Conv2dKernel.Col2Im<double>(g, colD, dxD, rowStride);
+        for (int i = 0; i < dxF.Length; i++)
+            Assert.True(dxF[i] == (float)dxD[i], $"dx[{i}] ({h}x{w}): gathered {dxF[i]}, scatter loop {dxD[i]}");
     }
 }
