@@ -286,8 +286,8 @@ public static class Conv2dKernel
                             oddColumns += Avx512F.MaskLoad(second + 2L * rowStride + x0, inside, Vector512<float>.Zero);
                             oddColumns += Avx512F.MaskLoad(second + x0 + 1, next, Vector512<float>.Zero);
                         }
-                        StoreFirst(dst + 2 * x0, Avx512F.PermuteVar16x32x2(even, InterleaveLow, oddColumns), w - 2 * x0);
-                        StoreFirst(dst + 2 * x0 + 16, Avx512F.PermuteVar16x32x2(even, InterleaveHigh, oddColumns), w - 2 * x0 - 16);
+                        StoreFirst(dst + 2 * x0, Avx512F.PermuteVar16x32x2(even, Packed.Deinterleave.PairsLow, oddColumns), w - 2 * x0);
+                        StoreFirst(dst + 2 * x0 + 16, Avx512F.PermuteVar16x32x2(even, Packed.Deinterleave.PairsHigh, oddColumns), w - 2 * x0 - 16);
                     }
                 }
             }
@@ -299,10 +299,6 @@ public static class Conv2dKernel
         if (count >= 16) v.Store(p);
         else if (count > 0) Avx512F.MaskStore(p, Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle(), v);
     }
-
-    // Lanes [a0, b0, a1, b1, …] of PermuteVar16x32x2(a, ·, b): the first eight pairs, then the last eight.
-    private static readonly Vector512<int> InterleaveLow = Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    private static readonly Vector512<int> InterleaveHigh = Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
 
     private static readonly Vector512<int> SpreadLow = Vector512.Create(0, 16, 1, 16, 2, 16, 3, 16, 4, 16, 5, 16, 6, 16, 7, 16);
     private static readonly Vector512<int> SpreadHigh = Vector512.Create(8, 16, 9, 16, 10, 16, 11, 16, 12, 16, 13, 16, 14, 16, 15, 16);

@@ -129,9 +129,13 @@ internal static unsafe class Transposes
     }
 }
 
-/// <summary>Even/odd column splits on AVX-512: lane indices for two-source permutes, and a row split.</summary>
+/// <summary>Even/odd column splits and merges on AVX-512: lane indices for two-source permutes, and row operations.</summary>
 internal static unsafe class Deinterleave
 {
+    /// <summary>Lanes [a0, b0, a1, b1, …] of PermuteVar16x32x2(a, ·, b): the first eight pairs (PairsLow), then the last eight.</summary>
+    public static readonly Vector512<int> PairsLow = Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    public static readonly Vector512<int> PairsHigh = Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+
     /// <summary>Lane i takes element 2i (Evens) or 2i + 1 (Odds) of the 32 in two concatenated vectors.</summary>
     public static readonly Vector512<int> Evens = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     public static readonly Vector512<int> Odds = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
@@ -153,6 +157,39 @@ internal static unsafe class Deinterleave
             var pairColumn = (lanes + Vector512.Create(j)) * 2;
             Avx512F.MaskStore(even + j, Vector512.LessThan(pairColumn, w).AsSingle(), Avx512F.PermuteVar16x32x2(low, Evens, high));
             Avx512F.MaskStore(odd + j, Vector512.LessThan(pairColumn + Vector512<int>.One, w).AsSingle(), Avx512F.PermuteVar16x32x2(low, Odds, high));
+        }
+    }
+
+    /// <summary>even[j] = row[2j] for j &lt; ⌈width/2⌉ (the stride-2 subsample of a row), masked as <see cref="Row"/>.</summary>
+    public static void EvenColumns(float* row, int width, float* even)
+    {
+        var lanes = Vector512<int>.Indices;
+        var w = Vector512.Create(width);
+        for (int j = 0; 2 * j < width; j += 16)
+        {
+            var column = lanes + Vector512.Create(2 * j);
+            var low = Avx512F.MaskLoad(row + 2 * j, Vector512.LessThan(column, w).AsSingle(), Vector512<float>.Zero);
+            var high = Avx512F.MaskLoad(row + 2 * j + 16, Vector512.LessThan(column + Vector512.Create(16), w).AsSingle(), Vector512<float>.Zero);
+            Avx512F.MaskStore(even + j, Vector512.LessThan((lanes + Vector512.Create(j)) * 2, w).AsSingle(), Avx512F.PermuteVar16x32x2(low, Evens, high));
+        }
+    }
+
+    /// <summary>row[2j] += values[j] for j &lt; ⌈width/2⌉ (the adjoint of <see cref="EvenColumns"/>, accumulated); odd columns untouched.</summary>
+    public static void AddToEvenColumns(float* row, int width, float* values)
+    {
+        var lanes = Vector512<int>.Indices;
+        var w = Vector512.Create(width);
+        int count = (width + 1) / 2;
+        for (int j = 0; j < count; j += 16)
+        {
+            var v = Avx512F.MaskLoad(values + j, Vector512.LessThan(lanes, Vector512.Create(count - j)).AsSingle(), Vector512<float>.Zero);
+            // Only even columns are written: odd lanes of the masks are off.
+            var column = lanes + Vector512.Create(2 * j);
+            var lowMask = (Vector512.LessThan(column, w) & Vector512.Equals(lanes & Vector512<int>.One, Vector512<int>.Zero)).AsSingle();
+            var highMask = (Vector512.LessThan(column + Vector512.Create(16), w) & Vector512.Equals(lanes & Vector512<int>.One, Vector512<int>.Zero)).AsSingle();
+            var zero = Vector512<float>.Zero;
+            Avx512F.MaskStore(row + 2 * j, lowMask, Avx512F.MaskLoad(row + 2 * j, lowMask, zero) + Avx512F.PermuteVar16x32x2(v, PairsLow, zero));
+            Avx512F.MaskStore(row + 2 * j + 16, highMask, Avx512F.MaskLoad(row + 2 * j + 16, highMask, zero) + Avx512F.PermuteVar16x32x2(v, PairsHigh, zero));
         }
     }
 }
