@@ -90,19 +90,25 @@ public static unsafe class BatchNormKernel
 
     /// <summary>
     /// y = x·scale[c] + shift[c]: the normalisation with γ, β, μ and σ⁻¹ folded into one scale and shift; with
-    /// <paramref name="relu"/>, y = max(that, 0), the ReLU that follows a block's first BN, in the same pass.
+    /// <paramref name="relu"/>, y = max(that, 0), the ReLU that follows a block's first BN, in the same pass. With a
+    /// <paramref name="residual"/> (x's shape), y = max(x·scale + shift + residual, 0) (relu must be set): a residual
+    /// block's last BN, add and ReLU, rounded as the three passes would be.
     /// </summary>
     public static void ScaleShift<T>(int batch, int channels, int plane, ReadOnlySpan<T> x, ReadOnlySpan<T> scale, ReadOnlySpan<T> shift, Span<T> y,
-        bool relu = false) where T : unmanaged, IFloatingPointIeee754<T>
+        bool relu = false, ReadOnlySpan<T> residual = default) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        fixed (T* xp = x) fixed (T* sp = scale) fixed (T* hp = shift) fixed (T* yp = y)
+        bool adds = !residual.IsEmpty;
+        if (adds && (!relu || residual.Length < x.Length))
+            throw new ArgumentException($"a residual needs the ReLU and x's {x.Length} values, got relu={relu} and {residual.Length} values");
+        fixed (T* xp = x) fixed (T* sp = scale) fixed (T* hp = shift) fixed (T* yp = y) fixed (T* rp = residual)
         {
-            nint px = (nint)xp, ps = (nint)sp, ph = (nint)hp, py = (nint)yp;
+            nint px = (nint)xp, ps = (nint)sp, ph = (nint)hp, py = (nint)yp, pr = (nint)rp;
             ForPlanes(batch * channels, plane, nc =>
             {
                 int c = nc % channels;
                 var src = new ReadOnlySpan<T>((T*)px + (long)nc * plane, plane);
                 var dst = new Span<T>((T*)py + (long)nc * plane, plane);
+                var res = adds ? new ReadOnlySpan<T>((T*)pr + (long)nc * plane, plane) : default;
                 T a = ((T*)ps)[c], b = ((T*)ph)[c];
                 int i = 0;
                 if (Vector.IsHardwareAccelerated)
@@ -110,13 +116,19 @@ public static unsafe class BatchNormKernel
                     var sv = MemoryMarshal.Cast<T, Vector<T>>(src);
                     var dv = MemoryMarshal.Cast<T, Vector<T>>(dst);
                     Vector<T> va = new(a), vb = new(b);
-                    if (relu) for (int v = 0; v < sv.Length; v++) dv[v] = Vector.Max(Normalise(sv[v], va, vb), Vector<T>.Zero);
+                    if (adds)
+                    {
+                        var rv = MemoryMarshal.Cast<T, Vector<T>>(res);
+                        for (int v = 0; v < sv.Length; v++) dv[v] = Vector.Max(Normalise(sv[v], va, vb) + rv[v], Vector<T>.Zero);
+                    }
+                    else if (relu) for (int v = 0; v < sv.Length; v++) dv[v] = Vector.Max(Normalise(sv[v], va, vb), Vector<T>.Zero);
                     else for (int v = 0; v < sv.Length; v++) dv[v] = Normalise(sv[v], va, vb);
                     i = sv.Length * Vector<T>.Count;
                 }
                 for (; i < plane; i++)
                 {
                     T v = Normalise(src[i], a, b);
+                    if (adds) v += res[i];
                     dst[i] = relu && !(v > T.Zero) ? T.Zero : v;
                 }
             });

@@ -75,7 +75,10 @@ public abstract class ResidualBlock<T> : Module<T> where T : unmanaged, IFloatin
     {
         var f = x;
         var branch = BranchLayers;
-        for (int i = 0; i < branch.Length; i++)
+        // A last BN is run together with the add and the ReLU (one pass instead of two).
+        bool normWithAdd = Shortcut != ShortcutKind.None && branch[^1] is BatchNorm2d<T>;
+        int end = normWithAdd ? branch.Length - 1 : branch.Length;
+        for (int i = 0; i < end; i++)
         {
             if (BatchNorm2d<T>.FusesReluAt(branch, i))
             {
@@ -86,8 +89,14 @@ public abstract class ResidualBlock<T> : Module<T> where T : unmanaged, IFloatin
             f = Timed(branch[i], f, forward: true);
         }
         if (Shortcut == ShortcutKind.None) return _outRelu.Forward(f);
+        var shortcut = Downsample is null ? x : Timed(Downsample, x, forward: true);
         // The add and the final ReLU in one pass.
-        return _add.Forward(f, Downsample is null ? x : Timed(Downsample, x, forward: true), Label, relu: true);
+        if (!normWithAdd) return _add.Forward(f, shortcut, Label, relu: true);
+        var norm = (BatchNorm2d<T>)branch[^1];
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        var y = _add.ForwardNormAddRelu(norm, f, shortcut, Label);
+        LayerProfile.Current?.Add(norm.Label, "forward", 0, start);
+        return y;
     }
 
     public override Tensor<T> Backward(Tensor<T> dy)

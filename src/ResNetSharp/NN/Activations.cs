@@ -47,6 +47,20 @@ public sealed class ResidualAdd<T> where T : unmanaged, IFloatingPointIeee754<T>
         return y;
     }
 
+    /// <summary>
+    /// y = max(norm(a) + b, 0) with the residual branch's last BN applied in the same pass
+    /// (<see cref="BatchNorm2d{T}.ForwardAddRelu"/>); <see cref="ReluBackward"/> is then the gradient of norm(a) and b.
+    /// </summary>
+    internal Tensor<T> ForwardNormAddRelu(BatchNorm2d<T> norm, Tensor<T> a, Tensor<T> b, string layer)
+    {
+        if (!a.Shape.SequenceEqual(b.Shape))
+            throw new ShapeMismatchException(layer, $"the residual branch's shape {Tensor<T>.ShapeString(a.Shape)}", b.ShapeArray,
+                "shortcut and residual branch disagree");
+        var y = Tensor<T>.Reuse(ref _output, false, a.ShapeArray);
+        norm.ForwardAddRelu(a, b, y);
+        return y;
+    }
+
     /// <summary>The gradient of max(a + b, 0) with respect to a and to b (the same tensor): dy where the output is positive.</summary>
     public Tensor<T> ReluBackward(Tensor<T> dy)
     {

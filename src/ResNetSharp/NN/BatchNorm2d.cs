@@ -67,6 +67,29 @@ public sealed class BatchNorm2d<T> : Module<T> where T : unmanaged, IFloatingPoi
     /// </summary>
     internal Tensor<T> Forward(Tensor<T> x, bool relu)
     {
+        Normalisation(x);
+        var y = Tensor<T>.Reuse(ref _output, false, x.ShapeArray);
+        BatchNormKernel.ScaleShift(x.N, Channels, x.H * x.W, x.Span, _scale!.Span, _shift!.Span, y.Span, relu);
+        _reluFused = relu;
+        return y;
+    }
+
+    /// <summary>
+    /// output = max(BN(x) + residual, 0): a residual block's last BN, its add and its final ReLU in one pass, where
+    /// Forward then the add would write BN(x) and read it back. Backward then takes the gradient of BN(x), as after
+    /// Forward(x) (the add's ReluBackward gives it).
+    /// </summary>
+    internal void ForwardAddRelu(Tensor<T> x, Tensor<T> residual, Tensor<T> output)
+    {
+        Normalisation(x);
+        BatchNormKernel.ScaleShift(x.N, Channels, x.H * x.W, x.Span, _scale!.Span, _shift!.Span, output.Span, relu: true, residual: residual.Span);
+        _reluFused = false;
+    }
+
+    // The batch (training) or running statistics folded with γ and β into y = x·scale + shift (_scale, _shift);
+    // records x for Backward.
+    private void Normalisation(Tensor<T> x)
+    {
         OutputShape(x.Shape);
         int n = x.N, c = Channels, plane = x.H * x.W;
         if (IsTraining)
@@ -104,12 +127,8 @@ public sealed class BatchNorm2d<T> : Module<T> where T : unmanaged, IFloatingPoi
             scale[ch] = T.CreateTruncating(s);
             shift[ch] = T.CreateTruncating(double.CreateTruncating(beta[ch]) - _mean[ch] * s);
         }
-        var y = Tensor<T>.Reuse(ref _output, false, x.ShapeArray);
-        BatchNormKernel.ScaleShift(n, c, plane, x.Span, scale, shift, y.Span, relu);
         _input = x;
         _forwardWasTraining = IsTraining;
-        _reluFused = relu;
-        return y;
     }
 
     public override Tensor<T> Backward(Tensor<T> dy)
