@@ -276,16 +276,22 @@ public static class Conv2dKernel
                         // Lanes of output columns x0 + j inside the row, and of x0 + j + 1 (the kw = 0 tap's).
                         var inside = Vector512.LessThan(lanes, Vector512.Create(ow - x0)).AsSingle();
                         var next = Vector512.LessThan(lanes, Vector512.Create(ow - x0 - 1)).AsSingle();
-                        // Even columns 2·ox from kw = 1; odd 2·ox + 1 from kw = 2 at ox and kw = 0 at ox + 1.
-                        var even = Avx512F.MaskLoad(first + rowStride + x0, inside, Vector512<float>.Zero);
-                        var oddColumns = Avx512F.MaskLoad(first + 2L * rowStride + x0, inside, Vector512<float>.Zero);
-                        oddColumns += Avx512F.MaskLoad(first + x0 + 1, next, Vector512<float>.Zero);
+                        // Even columns 2·ox from kw = 1; odd 2·ox + 1 from kw = 0 at ox + 1 and kw = 2 at ox. Added in
+                        // the scatter loop's order (taps ascending, kh = 0 before kh = 2), so the sums round the same.
+                        var zero = Vector512<float>.Zero;
+                        Vector512<float> even, oddColumns;
                         if (second != null)
                         {
-                            even += Avx512F.MaskLoad(second + rowStride + x0, inside, Vector512<float>.Zero);
-                            oddColumns += Avx512F.MaskLoad(second + 2L * rowStride + x0, inside, Vector512<float>.Zero);
-                            oddColumns += Avx512F.MaskLoad(second + x0 + 1, next, Vector512<float>.Zero);
+                            even = Avx512F.MaskLoad(second + rowStride + x0, inside, zero) + Avx512F.MaskLoad(first + rowStride + x0, inside, zero);
+                            oddColumns = Avx512F.MaskLoad(second + x0 + 1, next, zero) + Avx512F.MaskLoad(second + 2L * rowStride + x0, inside, zero);
+                            oddColumns += Avx512F.MaskLoad(first + x0 + 1, next, zero);
                         }
+                        else
+                        {
+                            even = Avx512F.MaskLoad(first + rowStride + x0, inside, zero);
+                            oddColumns = Avx512F.MaskLoad(first + x0 + 1, next, zero);
+                        }
+                        oddColumns += Avx512F.MaskLoad(first + 2L * rowStride + x0, inside, zero);
                         StoreFirst(dst + 2 * x0, Avx512F.PermuteVar16x32x2(even, Packed.Deinterleave.PairsLow, oddColumns), w - 2 * x0);
                         StoreFirst(dst + 2 * x0 + 16, Avx512F.PermuteVar16x32x2(even, Packed.Deinterleave.PairsHigh, oddColumns), w - 2 * x0 - 16);
                     }

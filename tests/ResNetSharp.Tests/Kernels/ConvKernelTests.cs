@@ -148,23 +148,49 @@ public class MaxPoolKernelTests
 /// (double; without AVX-512 the float path is that loop too): values that are quarters of small integers, so both
 /// sums are exact and must agree to the bit.
 /// </summary>
+[Collection(nameof(ResNetSharp.Tests.Models.ProcessWideSwitches))]
 public class GatherCol2ImTests
 {
+    public static TheoryData<int, int, int> Shapes() => new()
+    {
+        { 1, 1, 0 }, { 2, 2, 0 }, { 3, 7, 0 }, { 7, 6, 0 },
+        { 14, 14, 0 },   // resnet20's 32→64 layer: rows of 7 outputs
+        { 28, 28, 0 },   // its 16→32 layer: 14
+        { 5, 31, 0 }, { 6, 32, 0 },   // 16 outputs: one whole vector
+        { 5, 29, 0 },    // 15: one below
+        { 4, 33, 0 }, { 3, 34, 0 },   // 17: one above
+        { 9, 65, 0 },    // 33: two vectors and one
+        { 56, 56, 0 },
+        { 7, 9, 40 },    // rows of the col matrix further apart than one plane (several images per product)
+    };
+
+    /// <summary>
+    /// With any values, against the float scatter form (<see cref="Conv2dKernel.UseGatherCol2Im"/> off): the gather adds
+    /// in the scatter's order, so training takes the same bits either way.
+    /// </summary>
     [Theory]
-    [InlineData(1, 1, 0)]
-    [InlineData(2, 2, 0)]
-    [InlineData(3, 7, 0)]
-    [InlineData(7, 6, 0)]
-    [InlineData(14, 14, 0)]   // resnet20's 32→64 layer: rows of 7 outputs
-    [InlineData(28, 28, 0)]   // its 16→32 layer: 14
-    [InlineData(5, 31, 0)]    // 16 outputs: one whole vector
-    [InlineData(6, 32, 0)]
-    [InlineData(5, 29, 0)]    // 15: one below
-    [InlineData(4, 33, 0)]    // 17: one above
-    [InlineData(3, 34, 0)]
-    [InlineData(9, 65, 0)]    // 33: two vectors and one
-    [InlineData(56, 56, 0)]
-    [InlineData(7, 9, 40)]    // rows of the col matrix further apart than one plane (several images per product)
+    [MemberData(nameof(Shapes))]
+    public void MatchesTheFloatScatterBitForBit(int h, int w, int extraStride)
+    {
+        var g = new ConvGeometry(3, h, w, 5, 3, 3, 2, 1);
+        int rowStride = g.OutPlane + extraStride;
+        var rng = new Random(h * 7 + w);
+        var col = new float[(3 * 9 - 1) * rowStride + g.OutPlane];
+        for (int i = 0; i < col.Length; i++) col[i] = (float)(rng.NextDouble() * 2 - 1);
+        var gathered = Enumerable.Repeat(float.NaN, 3 * h * w).ToArray();
+        var scattered = new float[gathered.Length];
+        Conv2dKernel.Col2Im<float>(g, col, gathered, rowStride);
+        Conv2dKernel.UseGatherCol2Im = false;
+        try { Conv2dKernel.Col2Im<float>(g, col, scattered, rowStride); }
+        finally { Conv2dKernel.UseGatherCol2Im = true; }
+        for (int i = 0; i < gathered.Length; i++)
+            // (or both zero: the scatter starts from +0, so a −0 sum comes out +0 there)
+            Assert.True(BitConverter.SingleToInt32Bits(gathered[i]) == BitConverter.SingleToInt32Bits(scattered[i]) || gathered[i] == scattered[i],
+                $"dx[{i}] ({h}x{w}): gathered {gathered[i]}, scattered {scattered[i]}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
     public void MatchesTheScatterLoop(int h, int w, int extraStride)
     {
         int channels = 3;
