@@ -102,14 +102,21 @@ public abstract class ResidualBlock<T> : Module<T> where T : unmanaged, IFloatin
     public override Tensor<T> Backward(Tensor<T> dy)
     {
         var d = Shortcut == ShortcutKind.None ? _outRelu.Backward(dy) : _add.ReluBackward(dy);
+        GradientBuffers<T>.Release(dy, keep: d);
         var dBranch = d;
         var branch = BranchLayers;
         for (int i = branch.Length - 1; i >= 0; i--)
         {
             if (BatchNorm2d<T>.IsFusedReluAt(branch, i)) continue;
-            dBranch = Timed(branch[i], dBranch, forward: false);
+            var dx = Timed(branch[i], dBranch, forward: false);
+            if (dBranch != d) GradientBuffers<T>.Release(dBranch, keep: dx);  // d is read again by the shortcut
+            dBranch = dx;
         }
-        if (Shortcut == ShortcutKind.None) return dBranch;
+        if (Shortcut == ShortcutKind.None)
+        {
+            GradientBuffers<T>.Release(d, keep: dBranch);
+            return dBranch;
+        }
         // dx = dBranch + the shortcut's gradient, added into dBranch (the first conv's input gradient, which nothing
         // else reads) rather than into a tensor of its own: one stream fewer. d(a + b)/db = 1, so the shortcut's
         // output gradient is d.
@@ -118,10 +125,13 @@ public abstract class ResidualBlock<T> : Module<T> where T : unmanaged, IFloatin
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
             zeroPad.AddInputGradient(d, dBranch);
             LayerProfile.Current?.Add(zeroPad.Label, "backward", 0, start);
+            GradientBuffers<T>.Release(d, keep: dBranch);
             return dBranch;
         }
         var dShortcut = Downsample is null ? d : Timed(Downsample, d, forward: false);
         Kernels.Elementwise.Add<T>(dBranch.Span, dShortcut.Span, dBranch.Span);
+        if (dShortcut != d) GradientBuffers<T>.Release(dShortcut, keep: dBranch);
+        GradientBuffers<T>.Release(d, keep: dBranch);
         return dBranch;
     }
 

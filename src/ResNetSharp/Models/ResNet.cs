@@ -57,10 +57,11 @@ public sealed class ResNet<T> : Sequential<T> where T : unmanaged, IFloatingPoin
         if (_lastForwardFused)
             throw new InvalidOperationException("the last forward pass ran the fused inference path, which keeps no activations; " +
                 "set FusedInference = false (or call Train()) before a forward pass you want to backpropagate through");
-        return base.Backward(dy);
+        using (_gradients.Activate()) return base.Backward(dy);
     }
 
     private bool _lastForwardFused;
+    private readonly GradientBuffers<T> _gradients = new();
 
     private InferencePlan Plan(Tensor<T> x)
     {

@@ -22,7 +22,7 @@ public sealed class ReLU<T> : Module<T> where T : unmanaged, IFloatingPointIeee7
     public override Tensor<T> Backward(Tensor<T> dy)
     {
         var y = _output ?? throw new InvalidOperationException($"{Label}: Backward called before Forward");
-        var dx = Tensor<T>.Reuse(ref _inputGrad, false, y.ShapeArray);
+        var dx = GradientBuffers<T>.Rent(ref _inputGrad, y.ShapeArray);
         Elementwise.ReluBackward<T>(y.Span, dy.Span, dx.Span);
         return dx;
     }
@@ -65,7 +65,7 @@ public sealed class ResidualAdd<T> where T : unmanaged, IFloatingPointIeee754<T>
     public Tensor<T> ReluBackward(Tensor<T> dy)
     {
         var y = _output ?? throw new InvalidOperationException("residual add: Backward called before Forward");
-        var d = Tensor<T>.Reuse(ref _gradient, false, y.ShapeArray);
+        var d = GradientBuffers<T>.Rent(ref _gradient, y.ShapeArray);
         Elementwise.ReluBackward<T>(y.Span, dy.Span, d.Span);
         return d;
     }

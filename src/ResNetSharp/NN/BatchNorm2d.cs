@@ -134,7 +134,7 @@ public sealed class BatchNorm2d<T> : Module<T> where T : unmanaged, IFloatingPoi
     public override Tensor<T> Backward(Tensor<T> dy)
     {
         var x = _input ?? throw new InvalidOperationException($"{Label}: Backward called before Forward");
-        var dx = Tensor<T>.Reuse(ref _inputGrad, false, x.ShapeArray);
+        var dx = GradientBuffers<T>.Rent(ref _inputGrad, x.ShapeArray);
         BatchNormKernel.Backward(x.N, Channels, x.H * x.W, x.Span, dy.Span, _mean, _invStd, Weight.Value.Span,
             _forwardWasTraining, dx.Span, Weight.Grad.Span, Bias.Grad.Span, _reluFused ? _scale!.Span : default, _reluFused ? _shift!.Span : default);
         return dx;

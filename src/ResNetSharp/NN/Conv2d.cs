@@ -62,10 +62,9 @@ public sealed class Conv2d<T> : Module<T> where T : unmanaged, IFloatingPointIee
         var x = _input ?? throw new InvalidOperationException($"{Label}: Backward called before Forward");
         var g = Geometry(x.H, x.W);
         var scratch = Tensor<T>.Reuse(ref _scratch, false, Conv2dKernel.ScratchSize<T>(g));
-        Span<T> dx = default;
-        if (ComputeInputGradient) dx = Tensor<T>.Reuse(ref _inputGrad, false, x.ShapeArray).Span;
-        Conv2dKernel.Backward(g, x.N, x.Span, Weight.Value.Span, dy.Span, dx, Weight.Grad.Span,
+        var dx = ComputeInputGradient ? GradientBuffers<T>.Rent(ref _inputGrad, x.ShapeArray) : null;
+        Conv2dKernel.Backward(g, x.N, x.Span, Weight.Value.Span, dy.Span, dx is null ? default : dx.Span, Weight.Grad.Span,
             Bias is null ? default : Bias.Grad.Span, scratch.Span);
-        return ComputeInputGradient ? _inputGrad! : null!;
+        return dx!;
     }
 }

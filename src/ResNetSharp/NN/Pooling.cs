@@ -44,7 +44,7 @@ public sealed class MaxPool2d<T> : Module<T> where T : unmanaged, IFloatingPoint
     public override Tensor<T> Backward(Tensor<T> dy)
     {
         var shape = _inputShape ?? throw new InvalidOperationException($"{Label}: Backward called before Forward");
-        var dx = Tensor<T>.Reuse(ref _inputGrad, false, shape);
+        var dx = GradientBuffers<T>.Rent(ref _inputGrad, shape);
         PoolKernels.MaxPoolBackward<T>(shape[0] * shape[1], shape[2] * shape[3], dy.H * dy.W, dy.Span, _argmax, dx.Span);
         return dx;
     }
@@ -79,7 +79,7 @@ public sealed class AdaptiveAvgPool2d<T> : Module<T> where T : unmanaged, IFloat
     public override Tensor<T> Backward(Tensor<T> dy)
     {
         var shape = _inputShape ?? throw new InvalidOperationException($"{Label}: Backward called before Forward");
-        var dx = Tensor<T>.Reuse(ref _inputGrad, false, shape);
+        var dx = GradientBuffers<T>.Rent(ref _inputGrad, shape);
         PoolKernels.GlobalAverageBackward<T>(shape[0] * shape[1], shape[2] * shape[3], dy.Span, dx.Span);
         return dx;
     }

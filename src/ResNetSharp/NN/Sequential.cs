@@ -64,7 +64,9 @@ public class Sequential<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
             long start = profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
             var m = _children[i].Module;
             if (BatchNorm2d<T>.IsFusedReluAt(Layers, i)) continue;
-            dy = m.Backward(dy);
+            var dx = m.Backward(dy);
+            GradientBuffers<T>.Release(dy, keep: dx);
+            dy = dx;
             if (profile is not null && m is not Sequential<T> && m.Children.All(c => c.Module is not Conv2d<T>))
                 profile.Add(m.Label, "backward", 0, start);
         }

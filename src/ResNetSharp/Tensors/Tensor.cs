@@ -59,6 +59,9 @@ public sealed class Tensor<T> where T : unmanaged, IFloatingPointIeee754<T>
         set => Span[FlatIndex(index)] = value;
     }
 
+    /// <summary>Whether the two tensors are views of the same storage (one a <see cref="Reshape"/> of the other, or the same).</summary>
+    internal bool SharesStorage(Tensor<T> other) => ReferenceEquals(_storage, other._storage);
+
     /// <summary>A tensor of the new shape sharing this one's storage (no copy).</summary>
     public Tensor<T> Reshape(params int[] shape)
     {
