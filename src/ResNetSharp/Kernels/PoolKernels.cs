@@ -218,21 +218,63 @@ public static class PoolKernels
         }
     }
 
-    /// <summary>y[p] = mean of plane p.</summary>
-    public static void GlobalAverageForward<T>(int planes, int plane, ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>
+    /// y[p] = mean of plane p, each plane summed in order. Planes go over the threads, four at a time per thread so that
+    /// their four add chains overlap: one plane's chain alone waits on each add's latency (resnet20's 8192 planes of 49
+    /// at batch 128 took 0.25 ms on one thread, a sixth of the memory's speed).
+    /// </summary>
+    public static unsafe void GlobalAverageForward<T>(int planes, int plane, ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        for (int p = 0; p < planes; p++)
+        if (x.Length < (long)planes * plane || y.Length < planes)
+            throw new ArgumentException($"global average: {planes} planes of {plane} do not fit x ({x.Length}) or y ({y.Length})");
+        T count = T.CreateTruncating(plane);
+        fixed (T* xp = x) fixed (T* yp = y)
         {
-            T sum = T.Zero;
-            foreach (var v in x.Slice(p * plane, plane)) sum += v;
-            y[p] = sum / T.CreateTruncating(plane);
+            nint px = (nint)xp, py = (nint)yp;
+            ForPlanes(planes, plane, (p0, p1) =>
+            {
+                T* src = (T*)px; T* dst = (T*)py;
+                int p = p0;
+                for (; p + 4 <= p1; p += 4)
+                {
+                    T* a = src + (long)p * plane;
+                    T s0 = T.Zero, s1 = T.Zero, s2 = T.Zero, s3 = T.Zero;
+                    for (int i = 0; i < plane; i++)
+                    {
+                        s0 += a[i]; s1 += a[plane + i]; s2 += a[2 * plane + i]; s3 += a[3 * plane + i];
+                    }
+                    dst[p] = s0 / count; dst[p + 1] = s1 / count; dst[p + 2] = s2 / count; dst[p + 3] = s3 / count;
+                }
+                for (; p < p1; p++)
+                {
+                    T sum = T.Zero;
+                    for (int i = 0; i < plane; i++) sum += src[(long)p * plane + i];
+                    dst[p] = sum / count;
+                }
+            });
         }
     }
 
-    /// <summary>dx[p,·] = dy[p] / plane size.</summary>
-    public static void GlobalAverageBackward<T>(int planes, int plane, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>dx[p,·] = dy[p] / plane size, planes over the threads.</summary>
+    public static unsafe void GlobalAverageBackward<T>(int planes, int plane, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        for (int p = 0; p < planes; p++)
-            dx.Slice(p * plane, plane).Fill(dy[p] / T.CreateTruncating(plane));
+        if (dy.Length < planes || dx.Length < (long)planes * plane)
+            throw new ArgumentException($"global average backward: {planes} planes of {plane} do not fit dy ({dy.Length}) or dx ({dx.Length})");
+        T count = T.CreateTruncating(plane);
+        fixed (T* dyp = dy) fixed (T* dxp = dx)
+        {
+            nint pdy = (nint)dyp, pdx = (nint)dxp;
+            ForPlanes(planes, plane, (p0, p1) =>
+            {
+                for (int p = p0; p < p1; p++) new Span<T>((T*)pdx + (long)p * plane, plane).Fill(((T*)pdy)[p] / count);
+            });
+        }
+    }
+
+    // body(first, end) over ranges of planes of about 16K values each, spread over the worker threads.
+    private static void ForPlanes(int planes, int plane, Action<int, int> body)
+    {
+        int perTask = Math.Max(1, (1 << 14) / Math.Max(1, plane));
+        Runtime.WorkerPool.For((planes + perTask - 1) / perTask, task => body(task * perTask, Math.Min(planes, (task + 1) * perTask)));
     }
 }

@@ -208,3 +208,31 @@ public class GatherCol2ImTests
             Assert.True(dxF[i] == (float)dxD[i], $"dx[{i}] ({h}x{w}): gathered {dxF[i]}, scatter loop {dxD[i]}");
     }
 }
+
+/// <summary>Global average pooling (planes over threads, four add chains at once) against the plain sum of each plane in order.</summary>
+public class GlobalAverageTests
+{
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(3, 49)]
+    [InlineData(5, 50)]
+    [InlineData(4, 7)]
+    [InlineData(1027, 49)]   // tasks of 334 planes, the last short, and a tail under four
+    [InlineData(9, 1 << 15)] // planes larger than a task's share
+    public void MatchesThePlainSumInOrder(int planes, int plane)
+    {
+        var rng = new Random(planes + plane);
+        var x = Enumerable.Range(0, planes * plane).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var y = new float[planes];
+        PoolKernels.GlobalAverageForward<float>(planes, plane, x, y);
+        for (int p = 0; p < planes; p++)
+        {
+            float sum = 0;
+            for (int i = 0; i < plane; i++) sum += x[p * plane + i];
+            Assert.True(y[p] == sum / plane, $"plane {p}: {y[p]}, in order {sum / plane}");
+        }
+        var dx = Enumerable.Repeat(float.NaN, planes * plane).ToArray();
+        PoolKernels.GlobalAverageBackward<float>(planes, plane, y, dx);
+        for (int i = 0; i < dx.Length; i++) Assert.True(dx[i] == y[i / plane] / plane, $"dx[{i}]");
+    }
+}
