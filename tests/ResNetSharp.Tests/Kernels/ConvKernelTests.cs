@@ -46,6 +46,10 @@ public class ConvKernelTests
         { 2, 3, 1, 1, 4, 3, 2, 1 },    // stride 2 on a 1x1 image: the kw = 2 tap lies right of the only column
         { 2, 2, 1, 1, 3, 7, 2, 3 },    // the same for 7x7/2 (the scatter col2im, taps kw = 4..6 outside)
         { 3, 5, 14, 14, 8, 3, 2, 1 },  // resnet20's downsampling shape, small: dx by the gathered col2im
+        { 2, 1, 5, 17, 3, 3, 1, 1 },   // one input channel (SingleChannelConv): 17 wide, odd output channels
+        { 1, 1, 1, 1, 2, 3, 1, 1 },    // one channel, one pixel: every tap but the centre outside
+        { 3, 1, 16, 16, 16, 3, 1, 1 }, // one channel, rows of exactly one vector
+        { 2, 1, 33, 31, 5, 3, 1, 1 },  // one channel, 31 wide: the second vector one short
     };
 
     private static float[] Random(int n, int seed)
@@ -234,5 +238,32 @@ public class GlobalAverageTests
         var dx = Enumerable.Repeat(float.NaN, planes * plane).ToArray();
         PoolKernels.GlobalAverageBackward<float>(planes, plane, y, dx);
         for (int i = 0; i < dx.Length; i++) Assert.True(dx[i] == y[i / plane] / plane, $"dx[{i}]");
+    }
+}
+
+/// <summary>
+/// The one-channel 3x3 kernel's forward pass against the packed product it replaces (its switch off): the same taps
+/// added in the same order, so the same bits (up to the sign of a zero).
+/// </summary>
+[Collection(nameof(ResNetSharp.Tests.Models.ProcessWideSwitches))]
+public class SingleChannelConvTests
+{
+    [Theory]
+    [InlineData(2, 28, 28, 16)]
+    [InlineData(1, 5, 17, 3)]
+    [InlineData(3, 1, 1, 4)]
+    [InlineData(2, 9, 33, 7)]
+    public unsafe void ForwardMatchesThePackedProductBitForBit(int batch, int h, int w, int oc)
+    {
+        var g = new ConvGeometry(1, h, w, oc, 3, 3, 1, 1);
+        var rng = new Random(h * 3 + w);
+        float[] R(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var x = R(batch * g.InImage); var wt = R(g.WeightSize); var bias = R(oc);
+        var fast = new float[batch * g.OutImage]; var packed = new float[fast.Length];
+        Conv2dKernel.Forward<float>(g, batch, x, wt, bias, fast, []);
+        ResNetSharp.Kernels.Packed.SingleChannelConv.Enabled = false;
+        try { Conv2dKernel.Forward<float>(g, batch, x, wt, bias, packed, []); }
+        finally { ResNetSharp.Kernels.Packed.SingleChannelConv.Enabled = true; }
+        for (int i = 0; i < fast.Length; i++) Assert.True(fast[i] == packed[i], $"y[{i}]: one-channel kernel {fast[i]}, packed product {packed[i]}");
     }
 }

@@ -60,6 +60,11 @@ public static unsafe class NchwConv
             NchwWinograd.Forward(g, batch, x, u.Pointer, bias, y, tile);
             return;
         }
+        if (SingleChannelConv.Supports(g))
+        {
+            SingleChannelConv.Forward(g, batch, x, w, bias, y);
+            return;
+        }
         if (g.Stride == 1)
         {
             int[] wRows = RowOffsets(g.OutChannels, g.PatchSize);
@@ -299,6 +304,23 @@ public static unsafe class NchwConv
 
     /// <summary>dx overwritten (skipped when null); dw and dbias accumulated (dbias may be null).</summary>
     public static void Backward(in ConvGeometry g, int batch, float* x, float* w, float* dy, float* dx, float* dw, float* dbias)
+    {
+        if (SingleChannelConv.Supports(g))
+        {
+            SingleChannelConv.WeightGradient(g, batch, x, dy, dw);
+            if (dx != null)
+            {
+                // dx (rarely wanted of an image) by the general path, its weight gradient discarded.
+                var discarded = new float[g.WeightSize];
+                fixed (float* scratch = discarded) BackwardProducts(g, batch, x, w, dy, dx, scratch, null);
+            }
+            AddBiasGradient(g, batch, dy, dbias);
+            return;
+        }
+        BackwardProducts(g, batch, x, w, dy, dx, dw, dbias);
+    }
+
+    private static void BackwardProducts(in ConvGeometry g, int batch, float* x, float* w, float* dy, float* dx, float* dw, float* dbias)
     {
         var geometry = g;
         int k = g.PatchSize, p = g.OutPlane, oc = g.OutChannels, nr = PackedGemm.NR;
