@@ -50,6 +50,8 @@ public class ConvKernelTests
         { 1, 1, 1, 1, 2, 3, 1, 1 },    // one channel, one pixel: every tap but the centre outside
         { 3, 1, 16, 16, 16, 3, 1, 1 }, // one channel, rows of exactly one vector
         { 2, 1, 33, 31, 5, 3, 1, 1 },  // one channel, 31 wide: the second vector one short
+        { 2, 6, 11, 34, 17, 3, 2, 1 }, // Stride2Conv3x3: 17 output channels (a pass of 16 and one), 17 outputs a row
+        { 1, 64, 5, 5, 64, 3, 2, 1 },  // its largest: 64 channels each side
     };
 
     private static float[] Random(int n, int seed)
@@ -242,28 +244,40 @@ public class GlobalAverageTests
 }
 
 /// <summary>
-/// The one-channel 3x3 kernel's forward pass against the packed product it replaces (its switch off): the same taps
+/// The direct kernels' forward passes against the packed products they replace (their switch off): the same taps
 /// added in the same order, so the same bits (up to the sign of a zero).
 /// </summary>
 [Collection(nameof(ResNetSharp.Tests.Models.ProcessWideSwitches))]
-public class SingleChannelConvTests
+public class DirectConvForwardTests
 {
     [Theory]
     [InlineData(2, 28, 28, 16)]
     [InlineData(1, 5, 17, 3)]
     [InlineData(3, 1, 1, 4)]
     [InlineData(2, 9, 33, 7)]
-    public unsafe void ForwardMatchesThePackedProductBitForBit(int batch, int h, int w, int oc)
+    public void ForwardMatchesThePackedProductBitForBit(int batch, int h, int w, int oc) =>
+        AssertSameForward(new ConvGeometry(1, h, w, oc, 3, 3, 1, 1), batch, on => ResNetSharp.Kernels.Packed.SingleChannelConv.Enabled = on);
+
+    /// <summary>The same for the stride-2 3x3 kernel of few channels (Stride2Conv3x3) against the phased product.</summary>
+    [Theory]
+    [InlineData(2, 16, 28, 28, 32, 1)]   // resnet20's downsampling layers
+    [InlineData(2, 32, 14, 14, 64, 1)]
+    [InlineData(1, 3, 9, 35, 17, 1)]
+    [InlineData(2, 5, 8, 9, 6, 0)]
+    public void Stride2ForwardMatchesThePackedProductBitForBit(int batch, int ic, int h, int w, int oc, int pad) =>
+        AssertSameForward(new ConvGeometry(ic, h, w, oc, 3, 3, 2, pad), batch, on => ResNetSharp.Kernels.Packed.Stride2Conv3x3.Enabled = on);
+
+    private static void AssertSameForward(ConvGeometry g, int batch, Action<bool> setKernel)
     {
-        var g = new ConvGeometry(1, h, w, oc, 3, 3, 1, 1);
+        int h = g.Height, w = g.Width, oc = g.OutChannels;
         var rng = new Random(h * 3 + w);
         float[] R(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         var x = R(batch * g.InImage); var wt = R(g.WeightSize); var bias = R(oc);
         var fast = new float[batch * g.OutImage]; var packed = new float[fast.Length];
         Conv2dKernel.Forward<float>(g, batch, x, wt, bias, fast, []);
-        ResNetSharp.Kernels.Packed.SingleChannelConv.Enabled = false;
+        setKernel(false);
         try { Conv2dKernel.Forward<float>(g, batch, x, wt, bias, packed, []); }
-        finally { ResNetSharp.Kernels.Packed.SingleChannelConv.Enabled = true; }
-        for (int i = 0; i < fast.Length; i++) Assert.True(fast[i] == packed[i], $"y[{i}]: one-channel kernel {fast[i]}, packed product {packed[i]}");
+        finally { setKernel(true); }
+        for (int i = 0; i < fast.Length; i++) Assert.True(fast[i] == packed[i], $"y[{i}]: kernel {fast[i]}, packed product {packed[i]}");
     }
 }

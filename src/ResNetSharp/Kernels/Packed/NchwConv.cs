@@ -78,6 +78,11 @@ public static unsafe class NchwConv
             });
             return;
         }
+        if (Stride2Conv3x3.Supports(g))
+        {
+            Stride2Conv3x3.Forward(g, batch, x, w, bias, y);
+            return;
+        }
         if (g.Stride == 2 && g.KernelH == g.KernelW && g.KernelH > 1)
         {
             // On the input's four phases every tap is a shifted view again (PadImagesPhased): no im2col, and the
@@ -212,7 +217,7 @@ public static unsafe class NchwConv
     /// width, rounded up), at ((c·2 + a)·2 + b)·Hq·Wq. Tap (kh, kw) of output pixel (oy, ox) is then phase
     /// (kh mod 2, kw mod 2) at (oy + kh/2, ox + kw/2): a shifted view again. Slack follows the last image.
     /// </summary>
-    private static float* PadImagesPhased(in ConvGeometry g, float* input, int images)
+    internal static float* PadImagesPhased(in ConvGeometry g, float* input, int images)
     {
         int hq = (g.Height + 2 * g.Padding + 1) / 2, wq = (g.Width + 2 * g.Padding + 1) / 2, plane = hq * wq, image = g.InChannels * 4 * plane;
         int needed = images * image + wq * g.KernelH + g.KernelH + PackedGemm.NR;
