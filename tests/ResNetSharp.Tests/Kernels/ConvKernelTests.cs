@@ -267,6 +267,29 @@ public class DirectConvForwardTests
     public void Stride2ForwardMatchesThePackedProductBitForBit(int batch, int ic, int h, int w, int oc, int pad) =>
         AssertSameForward(new ConvGeometry(ic, h, w, oc, 3, 3, 2, pad), batch, on => ResNetSharp.Kernels.Packed.Stride2Conv3x3.Enabled = on);
 
+    /// <summary>
+    /// The phased copy clears its scratch only when the shape changes: one shape, another, then the first again with
+    /// new values, each against the reference (stale values in the padding would show).
+    /// </summary>
+    [Fact]
+    public void PhasedCopyReusedAcrossShapes()
+    {
+        var first = new ConvGeometry(5, 9, 10, 6, 3, 3, 2, 1);
+        var other = new ConvGeometry(3, 12, 7, 4, 3, 3, 2, 1);
+        foreach (var (g, seed) in new[] { (first, 1), (other, 2), (first, 3), (first, 4) })
+        {
+            var rng = new Random(seed);
+            float[] R(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 20 - 10)).ToArray();
+            int batch = 4;
+            var x = R(batch * g.InImage); var wt = R(g.WeightSize);
+            var y = new float[batch * g.OutImage]; var expected = new float[y.Length];
+            Conv2dKernel.Forward<float>(g, batch, x, wt, default, y, []);
+            Conv2dReference.Forward<float>(g, batch, x, wt, default, expected);
+            for (int i = 0; i < y.Length; i++)
+                Assert.True(Math.Abs(y[i] - expected[i]) <= 1e-3, $"seed {seed}, y[{i}]: {y[i]}, reference {expected[i]}");
+        }
+    }
+
     private static void AssertSameForward(ConvGeometry g, int batch, Action<bool> setKernel)
     {
         int h = g.Height, w = g.Width, oc = g.OutChannels;
