@@ -185,6 +185,11 @@ public static unsafe class BatchNormKernel
         var a = new T[channels];
         var b = new T[channels];
         var k = new T[channels];
+        if (ByChannel(batch, channels, plane, sizeof(T)))
+        {
+            BackwardByChannel(batch, channels, plane, x, dy, muT, invStd, gamma, training, dx, dgamma, dbeta, masked, ra, rb);
+            return;
+        }
         fixed (T* xp = x) fixed (T* dyp = dy) fixed (T* dxp = dx)
         {
             // Σdy and Σdy·(x − μ) per channel, in memory order.
@@ -211,6 +216,90 @@ public static unsafe class BatchNormKernel
                     new Span<T>((T*)pdx + o, plane), masked, masked ? ra[c] : T.Zero, masked ? rb[c] : T.Zero);
             });
         }
+    }
+
+    /// <summary>
+    /// Tensors from this many bytes, with planes of at least <see cref="ByChannelMinPlane"/> values, take the backward
+    /// pass channel by channel (<see cref="BackwardByChannel"/>). Internal so that a test can send every shape one way
+    /// or the other.
+    /// </summary>
+    internal static long ByChannelFromBytes = 4L << 20;
+    internal static int ByChannelMinPlane = 512;
+
+    private static bool ByChannel(int batch, int channels, int plane, int elementSize) =>
+        plane >= ByChannelMinPlane && (long)batch * channels * plane * elementSize >= ByChannelFromBytes;
+
+    /// <summary>
+    /// <see cref="Backward{T}"/> channel by channel over the worker threads: a channel's two sums, then its dx while
+    /// its dy and x are still in L2, instead of two passes over the whole tensors, the second reading them from memory
+    /// again. The sums are grouped over the images as <see cref="ReduceByChannel"/> groups them, so the results are
+    /// the same bits (tested). resnet20's first-stage BNs (6.4 MB, 400 KB a channel at batch 128) ran their backward
+    /// 0.78–0.90x (`bench/run.sh --ab BatchNormKernel.ByChannelFromBytes=9223372036854775807,4194304 --ab-work
+    /// r20-train --ab-layers --rounds 16`); at 14x14 and 7x7 (3.2 and 1.6 MB, planes of 196 and 49 values) a first
+    /// version without the size gate was 1.15–1.57x slower: those tensors stay in cache either way, and a channel's
+    /// small planes lie far apart, so they keep the two passes. The forward pass gained nothing this way (its input
+    /// comes straight from the convolution, still in cache) and keeps its two passes.
+    /// </summary>
+    private static void BackwardByChannel<T>(int batch, int channels, int plane, ReadOnlySpan<T> x, ReadOnlySpan<T> dy, T[] muT,
+        ReadOnlySpan<double> invStd, ReadOnlySpan<T> gamma, bool training, Span<T> dx, Span<T> dgamma, Span<T> dbeta, bool masked, T[] ra, T[] rb)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        double m = (double)batch * plane;
+        var inverse = invStd[..channels].ToArray();
+        var g0 = gamma[..channels].ToArray();
+        int groups = Math.Max(1, Math.Min(Engine.Threads, batch));
+        fixed (T* xp = x) fixed (T* dyp = dy) fixed (T* dxp = dx) fixed (T* dgp = dgamma) fixed (T* dbp = dbeta)
+        {
+            nint px = (nint)xp, pdy = (nint)dyp, pdx = (nint)dxp, pdg = (nint)dgp, pdb = (nint)dbp;
+            bool hasDx = !dx.IsEmpty;
+            WorkerPool.For(channels, c =>
+            {
+                T mu = muT[c], rac = masked ? ra[c] : T.Zero, rbc = masked ? rb[c] : T.Zero;
+                // Σdy and Σdy·(x − μ): each group of images (as split over the threads in ReduceByChannel) summed in
+                // double, then the groups in order. The next image's plane is prefetched (planes are C·H·W apart).
+                double sumDy = 0, sumCentred = 0;
+                for (int g = 0; g < groups; g++)
+                {
+                    double partA = 0, partB = 0;
+                    for (int n = g * batch / groups; n < (g + 1) * batch / groups; n++)
+                    {
+                        long o = ((long)n * channels + c) * plane;
+                        if (n + 1 < batch)
+                        {
+                            Prefetch((T*)pdy + o + (long)channels * plane, plane);
+                            Prefetch((T*)px + o + (long)channels * plane, plane);
+                        }
+                        var (a, b) = SumAndCentredDot(new ReadOnlySpan<T>((T*)pdy + o, plane), new ReadOnlySpan<T>((T*)px + o, plane), mu, masked, rac, rbc);
+                        partA += double.CreateTruncating(a);
+                        partB += double.CreateTruncating(b);
+                    }
+                    sumDy += partA;
+                    sumCentred += partB;
+                }
+                double sumDyXhat = sumCentred * inverse[c];
+                ((T*)pdg)[c] += T.CreateTruncating(sumDyXhat);
+                ((T*)pdb)[c] += T.CreateTruncating(sumDy);
+                if (!hasDx) return;
+                double gc = double.CreateTruncating(g0[c]) * inverse[c];
+                T ac = T.CreateTruncating(gc);
+                T bc = training ? T.CreateTruncating(-gc * inverse[c] * sumDyXhat / m) : T.Zero;
+                T kc = training ? T.CreateTruncating(-gc * sumDy / m) : T.Zero;
+                for (int n = 0; n < batch; n++)
+                {
+                    long o = ((long)n * channels + c) * plane;
+                    Combine(new ReadOnlySpan<T>((T*)pdy + o, plane), new ReadOnlySpan<T>((T*)px + o, plane), mu, ac, bc, kc,
+                        new Span<T>((T*)pdx + o, plane), masked, rac, rbc);
+                }
+            });
+        }
+    }
+
+    // Asks for the cache lines of `count` values at p (nothing where SSE is missing).
+    private static void Prefetch<T>(T* p, int count) where T : unmanaged
+    {
+        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported) return;
+        byte* b = (byte*)p, end = b + (long)count * sizeof(T);
+        for (; b < end; b += 64) System.Runtime.Intrinsics.X86.Sse.Prefetch0(b);
     }
 
     // Σdy and Σdy·(x − μ) over one plane; dy masked to 0 where the fused ReLU's x·ra + rb is not positive.

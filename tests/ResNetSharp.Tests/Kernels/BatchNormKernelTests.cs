@@ -68,3 +68,50 @@ public class BatchNormKernelTests
         Assert.Equal(dbApart, dbFused);
     }
 }
+
+/// <summary>
+/// The BN backward channel by channel (large tensors) against the two whole-tensor passes: the same bits for dx, dγ
+/// and dβ, with and without the fused ReLU's mask, at batch sizes that split unevenly over the threads.
+/// </summary>
+[Collection(nameof(ResNetSharp.Tests.Models.ProcessWideSwitches))]
+public class BatchNormByChannelTests
+{
+    [Theory]
+    [InlineData(3, 2, 1, false)]
+    [InlineData(5, 3, 7, true)]
+    [InlineData(7, 4, 17, true)]
+    [InlineData(64, 16, 49, false)]
+    [InlineData(9, 3, 784, true)]
+    public void ByChannelMatchesTheTwoPasses(int batch, int channels, int plane, bool masked)
+    {
+        var rng = new Random(batch * 13 + plane);
+        float[] R(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        int total = batch * channels * plane;
+        var x = R(total); var dy = R(total); var gamma = R(channels); var scale = R(channels); var shift = R(channels);
+        var mean = new double[channels]; var variance = new double[channels];
+        BatchNormKernel.Statistics<float>(batch, channels, plane, x, mean, variance);
+        var invStd = variance.Select(v => 1 / Math.Sqrt(v + 1e-5)).ToArray();
+
+        (float[] Dx, float[] Dg, float[] Db) Run(bool byChannel)
+        {
+            var dx = new float[total]; var dg = R(channels); var db = R(channels);
+            long from = BatchNormKernel.ByChannelFromBytes; int minPlane = BatchNormKernel.ByChannelMinPlane;
+            BatchNormKernel.ByChannelFromBytes = byChannel ? 0 : long.MaxValue;
+            BatchNormKernel.ByChannelMinPlane = byChannel ? 1 : int.MaxValue;
+            try
+            {
+                BatchNormKernel.Backward<float>(batch, channels, plane, x, dy, mean, invStd, gamma, true, dx, dg, db,
+                    masked ? scale : default, masked ? shift : default);
+            }
+            finally { BatchNormKernel.ByChannelFromBytes = from; BatchNormKernel.ByChannelMinPlane = minPlane; }
+            return (dx, dg, db);
+        }
+        rng = new Random(1);
+        var twoPasses = Run(byChannel: false);
+        rng = new Random(1);
+        var byChannel = Run(byChannel: true);
+        Assert.Equal(twoPasses.Dx, byChannel.Dx);
+        Assert.Equal(twoPasses.Dg, byChannel.Dg);
+        Assert.Equal(twoPasses.Db, byChannel.Db);
+    }
+}
