@@ -503,15 +503,27 @@ public static unsafe class NchwConv
         int perProduct = Math.Max(1, Math.Min(count, ColumnGradientFloats / Math.Max(1, k * p)));
         int maxColumns = perProduct * p, maxPanels = (maxColumns + nr - 1) / nr;
         float* panels = Scratch(ref _dyPanels, maxPanels * oc * nr).Pointer;
-        float* dcol = Scratch(ref _columnGradients, k * maxColumns + 16).Pointer;
+        float* dcol = Scratch(ref _columnGradients, k * maxPanels * nr + 16).Pointer;
         for (int i0 = n0; i0 < n0 + count; i0 += perProduct)
         {
             int images = Math.Min(perProduct, n0 + count - i0), columns = images * p;
             PackImageColumns(dy + (long)i0 * g.OutImage, g.OutImage, oc, p, images, panels);
-            PackedGemm.Run(new PanelMatrix(panels, null, columns, 1, oc), wT, wTRows, k, dcol, columns, null, 0, relu: false, accumulate: false);
+            // With at most 64 output channels (a reduction that short), dcol's rows are padded to whole panels and the
+            // lean serial product runs (PackedGemm.RunSmall; this runs on one thread of the images' loop): the zero
+            // columns of the last panel land in the padding. RunBlock's setup per tile cost about as much as the
+            // 32 channel steps: resnet20's layer2.0.conv1 backward 0.86x, layer3.0.conv1 0.956x (`bench/run.sh --ab`
+            // with a temporary switch, --ab-layers, 16 rounds).
+            int stride = columns;
+            if (nr == 64 && oc <= 64)
+            {
+                stride = (columns + nr - 1) / nr * nr;
+                fixed (int* rows = wTRows)
+                    PackedGemm.RunSerial(new PanelMatrix(panels, null, stride, 1, oc), wT, rows, k, dcol, stride);
+            }
+            else PackedGemm.Run(new PanelMatrix(panels, null, columns, 1, oc), wT, wTRows, k, dcol, columns, null, 0, relu: false, accumulate: false);
             for (int j = 0; j < images; j++)
-                Conv2dKernel.Col2Im<float>(g, new ReadOnlySpan<float>(dcol + (long)j * p, (k - 1) * columns + p),
-                    new Span<float>(dx + (long)(i0 + j) * g.InImage, g.InImage), columns);
+                Conv2dKernel.Col2Im<float>(g, new ReadOnlySpan<float>(dcol + (long)j * p, (k - 1) * stride + p),
+                    new Span<float>(dx + (long)(i0 + j) * g.InImage, g.InImage), stride);
         }
     }
 
