@@ -39,16 +39,8 @@ internal static unsafe class SingleChannelConv
                     float* at = output + (long)r * width + x0;
                     for (int o = 0; o < oc; o++, at += plane)
                     {
-                        float* wo = weights + o * 9;
-                        var acc = Vector512.Create(wo[0]) * t0;
-                        acc = Vector512.FusedMultiplyAdd(Vector512.Create(wo[1]), t1, acc);
-                        acc = Vector512.FusedMultiplyAdd(Vector512.Create(wo[2]), t2, acc);
-                        acc = Vector512.FusedMultiplyAdd(Vector512.Create(wo[3]), t3, acc);
-                        acc = Vector512.FusedMultiplyAdd(Vector512.Create(wo[4]), t4, acc);
-                        acc = Vector512.FusedMultiplyAdd(Vector512.Create(wo[5]), t5, acc);
-                        acc = Vector512.FusedMultiplyAdd(Vector512.Create(wo[6]), t6, acc);
-                        acc = Vector512.FusedMultiplyAdd(Vector512.Create(wo[7]), t7, acc);
-                        acc = Vector512.FusedMultiplyAdd(Vector512.Create(wo[8]), t8, acc);
+                        // From zero: w₀·t₀ + 0 rounds as w₀·t₀, the product's first step.
+                        var acc = NineTaps.Sum(weights + o * 9, 1, t0, t1, t2, t3, t4, t5, t6, t7, t8, Vector512<float>.Zero);
                         if (bs != 0) acc += Vector512.Create(((float*)bs)[o]);
                         Avx512F.MaskStore(at, store, acc);
                     }

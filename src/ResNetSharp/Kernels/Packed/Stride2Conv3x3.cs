@@ -78,22 +78,22 @@ internal static unsafe class Stride2Conv3x3
                     var t0 = Vector512.Load(at + p00); var t1 = Vector512.Load(at + p01); var t2 = Vector512.Load(at + p00 + 1);
                     var t3 = Vector512.Load(at + p10); var t4 = Vector512.Load(at + p11); var t5 = Vector512.Load(at + p10 + 1);
                     var t6 = Vector512.Load(at + p00 + wq); var t7 = Vector512.Load(at + p01 + wq); var t8 = Vector512.Load(at + p00 + wq + 1);
-                    a0 = Taps(wc + 0, t0, t1, t2, t3, t4, t5, t6, t7, t8, a0);
-                    a1 = Taps(wc + 1, t0, t1, t2, t3, t4, t5, t6, t7, t8, a1);
-                    a2 = Taps(wc + 2, t0, t1, t2, t3, t4, t5, t6, t7, t8, a2);
-                    a3 = Taps(wc + 3, t0, t1, t2, t3, t4, t5, t6, t7, t8, a3);
-                    a4 = Taps(wc + 4, t0, t1, t2, t3, t4, t5, t6, t7, t8, a4);
-                    a5 = Taps(wc + 5, t0, t1, t2, t3, t4, t5, t6, t7, t8, a5);
-                    a6 = Taps(wc + 6, t0, t1, t2, t3, t4, t5, t6, t7, t8, a6);
-                    a7 = Taps(wc + 7, t0, t1, t2, t3, t4, t5, t6, t7, t8, a7);
-                    a8 = Taps(wc + 8, t0, t1, t2, t3, t4, t5, t6, t7, t8, a8);
-                    a9 = Taps(wc + 9, t0, t1, t2, t3, t4, t5, t6, t7, t8, a9);
-                    a10 = Taps(wc + 10, t0, t1, t2, t3, t4, t5, t6, t7, t8, a10);
-                    a11 = Taps(wc + 11, t0, t1, t2, t3, t4, t5, t6, t7, t8, a11);
-                    a12 = Taps(wc + 12, t0, t1, t2, t3, t4, t5, t6, t7, t8, a12);
-                    a13 = Taps(wc + 13, t0, t1, t2, t3, t4, t5, t6, t7, t8, a13);
-                    a14 = Taps(wc + 14, t0, t1, t2, t3, t4, t5, t6, t7, t8, a14);
-                    a15 = Taps(wc + 15, t0, t1, t2, t3, t4, t5, t6, t7, t8, a15);
+                    a0 = NineTaps.Sum(wc + 0, Group, t0, t1, t2, t3, t4, t5, t6, t7, t8, a0);
+                    a1 = NineTaps.Sum(wc + 1, Group, t0, t1, t2, t3, t4, t5, t6, t7, t8, a1);
+                    a2 = NineTaps.Sum(wc + 2, Group, t0, t1, t2, t3, t4, t5, t6, t7, t8, a2);
+                    a3 = NineTaps.Sum(wc + 3, Group, t0, t1, t2, t3, t4, t5, t6, t7, t8, a3);
+                    a4 = NineTaps.Sum(wc + 4, Group, t0, t1, t2, t3, t4, t5, t6, t7, t8, a4);
+                    a5 = NineTaps.Sum(wc + 5, Group, t0, t1, t2, t3, t4, t5, t6, t7, t8, a5);
+                    a6 = NineTaps.Sum(wc + 6, Group, t0, t1, t2, t3, t4, t5, t6, t7, t8, a6);
+                    a7 = NineTaps.Sum(wc + 7, Group, t0, t1, t2, t3, t4, t5, t6, t7, t8, a7);
+                    a8 = NineTaps.Sum(wc + 8, Group, t0, t1, t2, t3, t4, t5, t6, t7, t8, a8);
+                    a9 = NineTaps.Sum(wc + 9, Group, t0, t1, t2, t3, t4, t5, t6, t7, t8, a9);
+                    a10 = NineTaps.Sum(wc + 10, Group, t0, t1, t2, t3, t4, t5, t6, t7, t8, a10);
+                    a11 = NineTaps.Sum(wc + 11, Group, t0, t1, t2, t3, t4, t5, t6, t7, t8, a11);
+                    a12 = NineTaps.Sum(wc + 12, Group, t0, t1, t2, t3, t4, t5, t6, t7, t8, a12);
+                    a13 = NineTaps.Sum(wc + 13, Group, t0, t1, t2, t3, t4, t5, t6, t7, t8, a13);
+                    a14 = NineTaps.Sum(wc + 14, Group, t0, t1, t2, t3, t4, t5, t6, t7, t8, a14);
+                    a15 = NineTaps.Sum(wc + 15, Group, t0, t1, t2, t3, t4, t5, t6, t7, t8, a15);
                 }
                 // The chunk's valid lanes are consecutive outputs from chunk.Output on: stored compressed.
                 float* dst = y + (long)g0 * outPlane + chunk.Output;
@@ -133,22 +133,6 @@ internal static unsafe class Stride2Conv3x3
             chunks.Add(new Chunk(q0, first / wq * g.OutWidth + first % wq, Vector512.Create((ReadOnlySpan<int>)lanes).AsSingle()));
         }
         return [.. chunks];
-    }
-
-    // acc + Σ_t w[t·16]·tap_t, in tap order (w: one output channel's weights of one input channel, 16 floats apart).
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Taps(float* w, Vector512<float> t0, Vector512<float> t1, Vector512<float> t2, Vector512<float> t3,
-        Vector512<float> t4, Vector512<float> t5, Vector512<float> t6, Vector512<float> t7, Vector512<float> t8, Vector512<float> acc)
-    {
-        acc = Vector512.FusedMultiplyAdd(Vector512.Create(w[0]), t0, acc);
-        acc = Vector512.FusedMultiplyAdd(Vector512.Create(w[16]), t1, acc);
-        acc = Vector512.FusedMultiplyAdd(Vector512.Create(w[32]), t2, acc);
-        acc = Vector512.FusedMultiplyAdd(Vector512.Create(w[48]), t3, acc);
-        acc = Vector512.FusedMultiplyAdd(Vector512.Create(w[64]), t4, acc);
-        acc = Vector512.FusedMultiplyAdd(Vector512.Create(w[80]), t5, acc);
-        acc = Vector512.FusedMultiplyAdd(Vector512.Create(w[96]), t6, acc);
-        acc = Vector512.FusedMultiplyAdd(Vector512.Create(w[112]), t7, acc);
-        return Vector512.FusedMultiplyAdd(Vector512.Create(w[128]), t8, acc);
     }
 
     // Output channel j of the pass (if below count): the chunk's valid lanes plus its bias, packed together.

@@ -141,8 +141,9 @@ internal static unsafe class Deinterleave
     public static readonly Vector512<int> Odds = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 
     /// <summary>
-    /// even[j] = row[2j] for j &lt; ⌈width/2⌉ and odd[j] = row[2j + 1] for j &lt; ⌊width/2⌋, 16 at a time with masked
-    /// reads and writes (nothing outside those ranges is read or written). AVX-512 only.
+    /// even[j] = row[2j] for j &lt; ⌈width/2⌉ and odd[j] = row[2j + 1] for j &lt; ⌊width/2⌋ (odd may be null: evens
+    /// only, the stride-2 subsample of a row), 16 at a time with masked reads and writes (nothing outside those ranges
+    /// is read or written). AVX-512 only.
     /// </summary>
     public static void Row(float* row, int width, float* even, float* odd)
     {
@@ -156,23 +157,13 @@ internal static unsafe class Deinterleave
             // Output lane i of this block holds columns 2(j + i) and 2(j + i) + 1.
             var pairColumn = (lanes + Vector512.Create(j)) * 2;
             Avx512F.MaskStore(even + j, Vector512.LessThan(pairColumn, w).AsSingle(), Avx512F.PermuteVar16x32x2(low, Evens, high));
-            Avx512F.MaskStore(odd + j, Vector512.LessThan(pairColumn + Vector512<int>.One, w).AsSingle(), Avx512F.PermuteVar16x32x2(low, Odds, high));
+            if (odd != null)
+                Avx512F.MaskStore(odd + j, Vector512.LessThan(pairColumn + Vector512<int>.One, w).AsSingle(), Avx512F.PermuteVar16x32x2(low, Odds, high));
         }
     }
 
-    /// <summary>even[j] = row[2j] for j &lt; ⌈width/2⌉ (the stride-2 subsample of a row), masked as <see cref="Row"/>.</summary>
-    public static void EvenColumns(float* row, int width, float* even)
-    {
-        var lanes = Vector512<int>.Indices;
-        var w = Vector512.Create(width);
-        for (int j = 0; 2 * j < width; j += 16)
-        {
-            var column = lanes + Vector512.Create(2 * j);
-            var low = Avx512F.MaskLoad(row + 2 * j, Vector512.LessThan(column, w).AsSingle(), Vector512<float>.Zero);
-            var high = Avx512F.MaskLoad(row + 2 * j + 16, Vector512.LessThan(column + Vector512.Create(16), w).AsSingle(), Vector512<float>.Zero);
-            Avx512F.MaskStore(even + j, Vector512.LessThan((lanes + Vector512.Create(j)) * 2, w).AsSingle(), Avx512F.PermuteVar16x32x2(low, Evens, high));
-        }
-    }
+    /// <summary>even[j] = row[2j] for j &lt; ⌈width/2⌉: <see cref="Row"/> without the odd columns.</summary>
+    public static void EvenColumns(float* row, int width, float* even) => Row(row, width, even, null);
 
     /// <summary>row[2j] += values[j] for j &lt; ⌈width/2⌉ (the adjoint of <see cref="EvenColumns"/>, accumulated); odd columns untouched.</summary>
     public static void AddToEvenColumns(float* row, int width, float* values)
@@ -191,5 +182,28 @@ internal static unsafe class Deinterleave
             Avx512F.MaskStore(row + 2 * j, lowMask, Avx512F.MaskLoad(row + 2 * j, lowMask, zero) + Avx512F.PermuteVar16x32x2(v, PairsLow, zero));
             Avx512F.MaskStore(row + 2 * j + 16, highMask, Avx512F.MaskLoad(row + 2 * j + 16, highMask, zero) + Avx512F.PermuteVar16x32x2(v, PairsHigh, zero));
         }
+    }
+}
+
+/// <summary>The nine taps of a 3x3 kernel applied to vectors of outputs (the direct kernels' inner sum).</summary>
+internal static unsafe class NineTaps
+{
+    /// <summary>
+    /// acc + Σ_t w[t·stride]·tap_t, added in tap order (t = kh·3 + kw): the order of the matrix product's reduction over
+    /// a channel's taps, so that direct kernels round as the product does.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Sum(float* w, int stride, Vector512<float> t0, Vector512<float> t1, Vector512<float> t2, Vector512<float> t3,
+        Vector512<float> t4, Vector512<float> t5, Vector512<float> t6, Vector512<float> t7, Vector512<float> t8, Vector512<float> acc)
+    {
+        acc = Vector512.FusedMultiplyAdd(Vector512.Create(w[0]), t0, acc);
+        acc = Vector512.FusedMultiplyAdd(Vector512.Create(w[stride]), t1, acc);
+        acc = Vector512.FusedMultiplyAdd(Vector512.Create(w[2 * stride]), t2, acc);
+        acc = Vector512.FusedMultiplyAdd(Vector512.Create(w[3 * stride]), t3, acc);
+        acc = Vector512.FusedMultiplyAdd(Vector512.Create(w[4 * stride]), t4, acc);
+        acc = Vector512.FusedMultiplyAdd(Vector512.Create(w[5 * stride]), t5, acc);
+        acc = Vector512.FusedMultiplyAdd(Vector512.Create(w[6 * stride]), t6, acc);
+        acc = Vector512.FusedMultiplyAdd(Vector512.Create(w[7 * stride]), t7, acc);
+        return Vector512.FusedMultiplyAdd(Vector512.Create(w[8 * stride]), t8, acc);
     }
 }
