@@ -241,9 +241,8 @@ public static class Conv2dKernel
     /// <summary>Whether stride-2 3x3 padding-1 col2im gathers each dx row (on by default; off only to test and measure it).</summary>
     internal static bool UseGatherCol2Im = true;
 
-    // The ResNet downsampling convolution, whose output size Col2Im3x3Stride2 assumes (OH = ⌈H/2⌉, OW = ⌈W/2⌉).
-    private static bool IsGatherable(in ConvGeometry g) =>
-        g.KernelH == 3 && g.KernelW == 3 && g.Stride == 2 && g.Padding == 1 && g.OutHeight == (g.Height + 1) / 2 && g.OutWidth == (g.Width + 1) / 2;
+    // The ResNet downsampling convolution (its output is ⌈H/2⌉ x ⌈W/2⌉, which Col2Im3x3Stride2 relies on).
+    private static bool IsGatherable(in ConvGeometry g) => g.KernelH == 3 && g.KernelW == 3 && g.Stride == 2 && g.Padding == 1;
 
     /// <summary>
     /// Col2Im of the 3x3 stride-2 padding-1 convolution (ResNet's downsampling 3x3) as a gather: each dx row is the sum

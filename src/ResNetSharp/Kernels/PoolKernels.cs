@@ -221,7 +221,7 @@ public static class PoolKernels
     /// <summary>
     /// y[p] = mean of plane p, each plane summed in order. Planes go over the threads, four at a time per thread so that
     /// their four add chains overlap: one plane's chain alone waits on each add's latency (resnet20's 8192 planes of 49
-    /// at batch 128 took 0.25 ms on one thread, a sixth of the memory's speed).
+    /// at batch 128, 1.6 MB, took 0.25 ms on one thread: 6.4 GB/s).
     /// </summary>
     public static unsafe void GlobalAverageForward<T>(int planes, int plane, ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
     {

@@ -226,8 +226,9 @@ public static unsafe class NchwConv
         float* pp = buffer.Pointer;
         // The phases interleave, so the whole of it is cleared (not the scratch's full length): but only when the
         // layout changes. The copy below writes the same positions every time, so the padding and the slack are still
-        // zero from the last clear when the same shape comes again (resnet20's forward calls this once per image:
-        // the clears were about half its time).
+        // zero from the last clear when the same shape comes again. resnet20's stride-2 forward calls this once per
+        // image, clearing 57 KB and copying 50: the copy alone took 0.5–0.66 ms of that kernel's 1.4–1.7 (a scratch
+        // timing with the kernel's arithmetic skipped).
         var layout = (buffer, g.InChannels, g.Height, g.Width, g.Padding, g.KernelH, images);
         if (_phasedLayout != layout)
         {

@@ -36,22 +36,36 @@ internal static unsafe class Stride2Conv3x3
     {
         var geometry = g;
         int ic = g.InChannels, oc = g.OutChannels, groups = (oc + Group - 1) / Group;
-        // Weights as [group][c][tap][16]: a pass's 16 channels of one tap are one cache line (zero past OC).
-        var packed = new AlignedBuffer(groups * ic * 9 * Group);
-        float* pw = packed.Pointer;
-        new Span<float>(pw, packed.Length).Clear();
+        // Weights as [group][c][tap][16]: a pass's 16 channels of one tap are one cache line (zero past OC). Repacked
+        // every call (training changes them), into the calling thread's scratch.
+        int length = groups * ic * 9 * Group;
+        float* pw = NchwConv.Scratch(ref _packedWeights, length).Pointer;
+        new Span<float>(pw, length).Clear();
         for (int o = 0; o < oc; o++)
             for (int c = 0; c < ic; c++)
                 for (int t = 0; t < 9; t++)
                     pw[(((long)(o / Group) * ic + c) * 9 + t) * Group + o % Group] = w[((long)o * ic + c) * 9 + t];
-        var chunks = Chunks(g);
+        var chunks = ChunksFor(g);
         nint xs = (nint)x, ys = (nint)y, bs = (nint)bias, ws = (nint)pw;
         WorkerPool.For(batch, n =>
         {
             float* phases = NchwConv.PadImagesPhased(geometry, (float*)xs + (long)n * geometry.InImage, 1);
             Image(geometry, phases, (float*)ws, (float*)bs, (float*)ys + (long)n * geometry.OutImage, chunks);
         });
-        GC.KeepAlive(packed);
+    }
+
+    [ThreadStatic] private static AlignedBuffer? _packedWeights;
+    private static readonly Dictionary<(int, int, int, int), Chunk[]> ChunkTables = [];
+
+    // The chunks of a geometry, made once (they depend on its height, width, padding and output width only).
+    private static Chunk[] ChunksFor(in ConvGeometry g)
+    {
+        var key = (g.Height, g.Width, g.Padding, g.OutWidth);
+        lock (ChunkTables)
+        {
+            if (!ChunkTables.TryGetValue(key, out var chunks)) ChunkTables[key] = chunks = Chunks(g);
+            return chunks;
+        }
     }
 
     private static void Image(in ConvGeometry g, float* phases, float* w, float* bias, float* y, Chunk[] chunks)
