@@ -52,6 +52,10 @@ public class ConvKernelTests
         { 2, 1, 33, 31, 5, 3, 1, 1 },  // one channel, 31 wide: the second vector one short
         { 2, 6, 11, 34, 17, 3, 2, 1 }, // Stride2Conv3x3: 17 output channels (a pass of 16 and one), 17 outputs a row
         { 1, 64, 5, 5, 64, 3, 2, 1 },  // its largest: 64 channels each side
+        { 3, 16, 28, 28, 16, 3, 1, 1 }, // NarrowConv3x3: resnet20's 16-channel layers (forward and dx)
+        { 2, 8, 5, 7, 16, 3, 1, 1 },   // 8 in, 16 out; 7 wide: a vector spans three rows
+        { 2, 16, 1, 1, 8, 3, 1, 1 },   // one pixel: every tap but the centre in the padding
+        { 1, 8, 3, 17, 8, 3, 1, 1 },   // rows longer than a vector, the last pass mostly past the image
     };
 
     private static float[] Random(int n, int seed)
@@ -266,6 +270,37 @@ public class DirectConvForwardTests
     [InlineData(2, 5, 8, 9, 6, 0)]
     public void Stride2ForwardMatchesThePackedProductBitForBit(int batch, int ic, int h, int w, int oc, int pad) =>
         AssertSameForward(new ConvGeometry(ic, h, w, oc, 3, 3, 2, pad), batch, on => ResNetSharp.Kernels.Packed.Stride2Conv3x3.Enabled = on);
+
+    /// <summary>
+    /// The same for the direct kernel of 16 channels or fewer (NarrowConv3x3), forward and input gradient, against the
+    /// direct product over the padded image's views (Winograd off too, since it would otherwise take these layers).
+    /// </summary>
+    [Theory]
+    [InlineData(2, 16, 28, 28, 16)]   // resnet20's 16-channel layers
+    [InlineData(1, 8, 5, 7, 16)]
+    [InlineData(3, 16, 1, 1, 8)]
+    [InlineData(2, 8, 4, 18, 8)]
+    [InlineData(1, 16, 9, 14, 16)]
+    public void NarrowForwardAndInputGradientMatchTheProductBitForBit(int batch, int ic, int h, int w, int oc)
+    {
+        var g = new ConvGeometry(ic, h, w, oc, 3, 3, 1, 1);
+        Assert.True(ResNetSharp.Kernels.Packed.NarrowConv3x3.Supports(g));
+        void Set(bool on) { ResNetSharp.Kernels.Packed.NarrowConv3x3.Enabled = on; ResNetSharp.Kernels.Packed.NchwConv.UseWinograd = on; }
+        AssertSameForward(g, batch, Set);
+        var rng = new Random(h * 7 + w);
+        float[] R(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var x = R(batch * g.InImage); var wt = R(g.WeightSize); var dy = R(batch * g.OutImage);
+        float[] InputGradient(bool kernel)
+        {
+            var dx = new float[x.Length]; var dw = new float[wt.Length]; var db = new float[oc];
+            Set(kernel);
+            try { Conv2dKernel.Backward<float>(g, batch, x, wt, dy, dx, dw, db, []); }
+            finally { Set(true); }
+            return dx;
+        }
+        var fast = InputGradient(true); var product = InputGradient(false);
+        for (int i = 0; i < fast.Length; i++) Assert.True(fast[i] == product[i], $"dx[{i}]: kernel {fast[i]}, product {product[i]}");
+    }
 
     /// <summary>
     /// The phased copy clears its scratch only when the shape changes: one shape, another, then the first again with

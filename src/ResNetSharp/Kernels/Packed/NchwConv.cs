@@ -45,7 +45,7 @@ public static unsafe class NchwConv
     internal const int MinWinogradGradientChannels = 32;
 
     internal static bool TakesWinograd(in ConvGeometry g) =>
-        UseWinograd && NchwWinograd.Supports(g) && g.InChannels >= MinWinogradChannels && g.OutChannels >= MinWinogradChannels;
+        UseWinograd && NchwWinograd.Supports(g) && g.InChannels >= MinWinogradChannels && g.OutChannels >= MinWinogradChannels && !NarrowConv3x3.Supports(g);
 
     [ThreadStatic] private static AlignedBuffer? _winogradWeights;
 
@@ -63,6 +63,11 @@ public static unsafe class NchwConv
         if (SingleChannelConv.Supports(g))
         {
             SingleChannelConv.Forward(g, batch, x, w, bias, y);
+            return;
+        }
+        if (NarrowConv3x3.Supports(g))
+        {
+            NarrowConv3x3.Forward(g, batch, x, w, bias, y);
             return;
         }
         if (g.Stride == 1)
@@ -343,6 +348,7 @@ public static unsafe class NchwConv
         bool shifted = g.Stride == 1 && g.KernelH == g.KernelW && g.Padding <= g.KernelH - 1;
         bool winograd = shifted && TakesWinograd(g);
         bool winogradDx = dx != null && winograd;   // its weights come from w directly (no flipped copy)
+        bool narrowDx = dx != null && NarrowConv3x3.Supports(g);   // likewise
         if (winograd && WinogradWeightGradient && Math.Min(g.InChannels, g.OutChannels) >= MinWinogradGradientChannels)
         {
             // Weight and input gradients both by Winograd.
@@ -355,7 +361,7 @@ public static unsafe class NchwConv
         EnsureWeightGradParts(groups, (oc + nr - 1) / nr * nr * k);
         var parts = _weightGradParts!.Select(b => (nint)b.Pointer).ToArray();
         float* wT = null;
-        if (dx != null && shifted && !winogradDx)
+        if (dx != null && shifted && !winogradDx && !narrowDx)
         {
             // dx = correlation of dy (padded by k − 1 − pad) with the weights rotated by 180° and transposed:
             // w'[ic, (oc, kh, kw)] = w[oc, ic, k − 1 − kh, k − 1 − kw].
@@ -468,7 +474,7 @@ public static unsafe class NchwConv
                 if (!transposedParts)
                     PackedGemm.Run(new PanelMatrix(a.Pointer, null, k, count, p), (float*)dyp + (long)n0 * geometry.OutImage, ImageRowOffsets(oc, p, count), oc, dwPart, k,
                         null, 0, relu: false, accumulate: true);
-                if (dxp == 0 || winogradDx) continue;
+                if (dxp == 0 || winogradDx || narrowDx) continue;
                 if (!shifted)
                 {
                     ColumnInputGradient(geometry, (float*)dyp, n0, count, (float*)wTp, wTRows, (float*)dxp);
@@ -480,6 +486,7 @@ public static unsafe class NchwConv
             }
         });
         if (winogradDx) WinogradInputGradient(g, batch, w, dy, dx);
+        if (narrowDx) NarrowConv3x3.InputGradient(g, batch, dy, w, dx);
         if (transposedParts) AddTransposedParts(parts, groups, dw, oc, k, dwColumns);
         else
             for (int gi = 0; gi < groups; gi++)
