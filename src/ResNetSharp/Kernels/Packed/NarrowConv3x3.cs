@@ -9,13 +9,15 @@ namespace ResNetSharp.Kernels.Packed;
 /// 3x3 stride-1 padding-1 convolutions with few channels (at most 16 each side, in eights) on AVX-512, direct:
 /// resnet20's 16-channel layers, forward and input gradient. On the zero-padded image every tap of a row of outputs is
 /// a contiguous row again, so outputs run in the vector lanes over the padded rows' width ("wide" positions
-/// q = y·(W + 2) + x, two junk columns a row), 48 at a time, and 8 output channels accumulate them in 24 registers:
+/// q = y·(W + 1) + x, one junk column a row: <see cref="PlaneSize"/>), 48 at a time, and 8 output channels accumulate
+/// them in 24 registers:
 /// per input channel and tap, 3 loads and 8 broadcast weights feed 24 multiply-adds. With 16 channels, Winograd
 /// F(4x4)'s transforms cost more than the multiplies they save (its products are a sixth of the layer's time), and the
 /// matrix product over the same views ran tiles of 6 + 6 + 4 channel rows, then copied its wide rows out.
-/// `bench/run.sh --ab NarrowConv3x3.Enabled=false,true --ab-work r20-train --ab-layers --rounds 20` (against
-/// Winograd): the six 16-channel layers' forward 0.83–0.93x, their backward (dx here) 0.74–0.85x, the step 0.961x
-/// (noise floor 0.989); a second run of 30 rounds, in a slower phase of the machine, 0.984x (0.999).
+/// `bench/run.sh --ab NarrowConv3x3.Enabled=false,true --ab-work r20-train --ab-layers --rounds 30` (against
+/// Winograd): the six 16-channel layers' forward 0.78–0.86x, their backward (dx here, dw as before) 0.88–0.97x, the
+/// step 0.969x (noise floor 0.995). With rows of W + 2 (two junk columns, 18 passes of 48 for 784 outputs instead of
+/// 17) the step was 0.961x and 0.984x in two runs.
 /// </summary>
 internal static unsafe class NarrowConv3x3
 {
@@ -90,8 +92,8 @@ internal static unsafe class NarrowConv3x3
     /// </summary>
     private static float* Pad(int channels, int h, int w, float* x)
     {
-        int wp = w + 2, plane = (h + 2) * wp;
-        int length = channels * plane + Run + 2 * wp + 2 + Block;
+        int stride = w + 1, plane = PlaneSize(h, w);
+        int length = channels * plane + Run + 2 * stride + 2 + Block;
         if (_padded is null || _padded.Length < length || _paddedShape != (channels, h, w))
         {
             _padded = NchwConv.Scratch(ref _padded, length);
@@ -104,24 +106,29 @@ internal static unsafe class NarrowConv3x3
         for (int c = 0; c < channels; c++)
             for (int y = 0; y < h; y++)
             {
-                float* src = x + ((long)c * h + y) * w, dst = padded + (long)c * plane + (y + 1) * wp + 1;
+                float* src = x + ((long)c * h + y) * w, dst = padded + (long)c * plane + 1 + (y + 1) * stride;
                 int i = 0;
                 for (; i + Block <= w; i += Block) Vector512.Load(src + i).Store(dst + i);
                 if (tail > 0) Avx512F.MaskStore(dst + i, tailMask, Avx512F.MaskLoad(src + i, tailMask, Vector512<float>.Zero));
             }
-        return padded;
+        return padded + 1;
     }
+
+    // Floats per padded channel: a zero, then H + 2 rows of W + 1 (the zero row above, the image's rows each followed
+    // by one zero column, the zero row below). Each row's zero column is also the next row's left padding, and the
+    // plane's leading zero the first row's, so a row of outputs has one junk column instead of two.
+    private static int PlaneSize(int h, int w) => 1 + (h + 2) * (w + 1);
 
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Image(in ConvGeometry g, float* padded, float* w, float* bias, float* y, Block16[] blocks)
     {
-        int ic = g.InChannels, oc = g.OutChannels, wp = g.Width + 2, plane = (g.Height + 2) * wp, outPlane = g.Height * g.Width;
+        int ic = g.InChannels, oc = g.OutChannels, stride = g.Width + 1, plane = PlaneSize(g.Height, g.Width), outPlane = g.Height * g.Width;
         // Tap t of every input channel, as one offset from a pass's first wide position: channel c, row kh, column kw.
         int steps = ic * 9;
         int* offsets = stackalloc int[steps];
         for (int c = 0; c < ic; c++)
-            for (int t = 0; t < 9; t++) offsets[c * 9 + t] = c * plane + t / 3 * wp + t % 3;
+            for (int t = 0; t < 9; t++) offsets[c * 9 + t] = c * plane + t / 3 * stride + t % 3 - 1;
         // Both groups of output channels per run of positions, while its rows of every channel are in L1.
         for (int b = 0; b < blocks.Length; b += 3)
         {
@@ -197,7 +204,7 @@ internal static unsafe class NarrowConv3x3
         lock (BlockTables)
         {
             if (BlockTables.TryGetValue((h, w), out var known)) return known;
-            int wp = w + 2, wide = h * wp, count = (wide + Block - 1) / Block;
+            int stride = w + 1, wide = h * stride, count = (wide + Block - 1) / Block;
             var blocks = new Block16[count];
             Span<int> lanes = stackalloc int[Block];
             for (int b = 0; b < count; b++)
@@ -206,11 +213,11 @@ internal static unsafe class NarrowConv3x3
                 for (int j = 0; j < Block; j++)
                 {
                     int q = b * Block + j;
-                    bool valid = q < wide && q % wp < w;
+                    bool valid = q < wide && q % stride < w;
                     lanes[j] = valid ? -1 : 0;
                     if (valid && first < 0) first = q;
                 }
-                blocks[b] = new Block16(first < 0 ? 0 : first / wp * w + first % wp, Vector512.Create((ReadOnlySpan<int>)lanes).AsSingle());
+                blocks[b] = new Block16(first < 0 ? 0 : first / stride * w + first % stride, Vector512.Create((ReadOnlySpan<int>)lanes).AsSingle());
             }
             return BlockTables[(h, w)] = blocks;
         }
