@@ -303,6 +303,34 @@ public class DirectConvForwardTests
     }
 
     /// <summary>
+    /// The 16-channel weight gradient with carried taps (Conv3x3WeightGradient.One16, three pixels a step over the
+    /// junk columns too) against Two16: every accumulator adds its pixels in the same order, so the same bits.
+    /// </summary>
+    [Theory]
+    [InlineData(2, 16, 28, 28, 16, 1)]  // resnet20's 16-channel layers
+    [InlineData(3, 5, 7, 9, 15, 1)]     // odd channels; 63 wide positions
+    [InlineData(2, 4, 6, 5, 3, 0)]      // unpadded: 12 wide positions, junk columns of real inputs
+    [InlineData(1, 3, 4, 4, 16, 2)]     // padding 2
+    [InlineData(2, 1, 1, 1, 8, 1)]      // one pixel
+    public void CarriedTapWeightGradientMatchesTwo16BitForBit(int batch, int ic, int h, int w, int oc, int pad)
+    {
+        var g = new ConvGeometry(ic, h, w, oc, 3, 3, 1, pad);
+        var rng = new Random(h * 5 + w + pad);
+        float[] R(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var x = R(batch * g.InImage); var wt = R(g.WeightSize); var dy = R(batch * g.OutImage);
+        float[] WeightGradient(bool carried)
+        {
+            var dw = new float[wt.Length];
+            ResNetSharp.Kernels.Packed.Conv3x3WeightGradient.CarriedTaps = carried;
+            try { Conv2dKernel.Backward<float>(g, batch, x, wt, dy, default, dw, default, []); }
+            finally { ResNetSharp.Kernels.Packed.Conv3x3WeightGradient.CarriedTaps = true; }
+            return dw;
+        }
+        var carried = WeightGradient(true); var two = WeightGradient(false);
+        for (int i = 0; i < carried.Length; i++) Assert.True(carried[i] == two[i], $"dw[{i}]: carried {carried[i]}, Two16 {two[i]}");
+    }
+
+    /// <summary>
     /// The phased copy clears its scratch only when the shape changes: one shape, another, then the first again with
     /// new values, each against the reference (stale values in the padding would show).
     /// </summary>
