@@ -10,10 +10,9 @@ namespace ResNetSharp.Kernels.Packed;
 /// resnet20's 16-channel layers, forward and input gradient. On the zero-padded image every tap of a row of outputs is
 /// a contiguous row again, so outputs run in the vector lanes over the padded rows' width ("wide" positions
 /// q = y·(W + 1) + x, one junk column a row: <see cref="PlaneSize"/>), 48 at a time, and 8 output channels accumulate
-/// them in 24 registers:
-/// per input channel and tap, 3 loads and 8 broadcast weights feed 24 multiply-adds. With 16 channels, Winograd
-/// F(4x4)'s transforms cost more than the multiplies they save (its products are a sixth of the layer's time), and the
-/// matrix product over the same views ran tiles of 6 + 6 + 4 channel rows, then copied its wide rows out.
+/// them in 24 registers: per input channel and tap, 3 loads and 8 broadcast weights feed 24 multiply-adds. With 16
+/// channels, Winograd F(4x4)'s products are short (16-channel reductions) and its transforms, not its multiplies, take
+/// the time; the matrix product over the same views ran tiles of 6 + 6 + 4 channel rows, then copied its wide rows out.
 /// `bench/run.sh --ab NarrowConv3x3.Enabled=false,true --ab-work r20-train --ab-layers --rounds 30` (against
 /// Winograd): the six 16-channel layers' forward 0.78–0.86x, their backward (dx here, dw as before) 0.88–0.97x, the
 /// step 0.969x (noise floor 0.995). With rows of W + 2 (two junk columns, 18 passes of 48 for 784 outputs instead of
@@ -40,7 +39,7 @@ internal static unsafe class NarrowConv3x3
     public static void Forward(in ConvGeometry g, int batch, float* x, float* w, float* bias, float* y)
     {
         int ic = g.InChannels, oc = g.OutChannels;
-        float* packed = Pack(oc / Group, ic);
+        float* packed = PackedScratch(oc / Group, ic);
         for (int o = 0; o < oc; o++)
             for (int c = 0; c < ic; c++)
                 for (int t = 0; t < 9; t++)
@@ -55,7 +54,7 @@ internal static unsafe class NarrowConv3x3
     public static void InputGradient(in ConvGeometry g, int batch, float* dy, float* w, float* dx)
     {
         int ic = g.InChannels, oc = g.OutChannels;
-        float* packed = Pack(ic / Group, oc);
+        float* packed = PackedScratch(ic / Group, oc);
         for (int c = 0; c < ic; c++)
             for (int o = 0; o < oc; o++)
                 for (int t = 0; t < 9; t++)
@@ -67,7 +66,7 @@ internal static unsafe class NarrowConv3x3
 
     // Scratch for weights as [group][input channel][tap][8]: a pass's 8 channels of one tap are 32 contiguous bytes.
     // Repacked every call (training changes them), into the calling thread's scratch.
-    private static float* Pack(int groups, int inChannels) =>
+    private static float* PackedScratch(int groups, int inChannels) =>
         NchwConv.Scratch(ref _packedWeights, groups * inChannels * 9 * Group).Pointer;
 
     private static void Convolve(int inChannels, int outChannels, int h, int w, int batch, float* x, float* packed, float* bias, float* y)
