@@ -196,8 +196,8 @@ internal static unsafe class NarrowConv3x3
 
     private static readonly Dictionary<(int, int), Block16[]> BlockTables = [];
 
-    // A geometry's blocks, made once: every block of the wide rows up to the last that holds an output. A junk-only
-    // block (none with two padding columns a row and rows of 14 or more) would store nothing.
+    // A geometry's blocks, made once: every block of the wide rows up to the last that holds an output (with one
+    // junk column a row, every block holds one).
     private static Block16[] BlocksFor(int h, int w)
     {
         lock (BlockTables)
@@ -205,20 +205,38 @@ internal static unsafe class NarrowConv3x3
             if (BlockTables.TryGetValue((h, w), out var known)) return known;
             int stride = w + 1, wide = h * stride, count = (wide + Block - 1) / Block;
             var blocks = new Block16[count];
-            Span<int> lanes = stackalloc int[Block];
             for (int b = 0; b < count; b++)
             {
-                int first = -1;
-                for (int j = 0; j < Block; j++)
-                {
-                    int q = b * Block + j;
-                    bool valid = q < wide && q % stride < w;
-                    lanes[j] = valid ? -1 : 0;
-                    if (valid && first < 0) first = q;
-                }
-                blocks[b] = new Block16(first < 0 ? 0 : first / stride * w + first % stride, Vector512.Create((ReadOnlySpan<int>)lanes).AsSingle());
+                var (output, valid) = WideRows.Block(b * Block, wide, stride, w);
+                blocks[b] = new Block16(Math.Max(0, output), valid);
             }
             return BlockTables[(h, w)] = blocks;
         }
+    }
+}
+
+/// <summary>
+/// Outputs computed along padded ("wide") rows, as the direct kernels lay them: position q = y·stride + x is output
+/// y·width + x when x &lt; width, a junk column otherwise.
+/// </summary>
+internal static class WideRows
+{
+    /// <summary>
+    /// The 16 positions from q0 (those below wide): the lanes that are outputs (all bits set), and the first one's
+    /// output index, or −1 where none is. The outputs of a block are consecutive, so a compressed store of its valid
+    /// lanes at that index writes them.
+    /// </summary>
+    public static (int Output, Vector512<float> Valid) Block(int q0, int wide, int stride, int width)
+    {
+        Span<int> lanes = stackalloc int[16];
+        int first = -1;
+        for (int j = 0; j < 16; j++)
+        {
+            int q = q0 + j;
+            bool valid = q < wide && q % stride < width;
+            lanes[j] = valid ? -1 : 0;
+            if (valid && first < 0) first = q;
+        }
+        return (first < 0 ? -1 : first / stride * width + first % stride, Vector512.Create((ReadOnlySpan<int>)lanes).AsSingle());
     }
 }

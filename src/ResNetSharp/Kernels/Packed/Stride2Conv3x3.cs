@@ -132,19 +132,10 @@ internal static unsafe class Stride2Conv3x3
     {
         int wq = (g.Width + 2 * g.Padding + 1) / 2, wide = g.OutHeight * wq;
         var chunks = new List<Chunk>();
-        Span<int> lanes = stackalloc int[16];
         for (int q0 = 0; q0 < wide; q0 += 16)
         {
-            int first = -1;
-            for (int j = 0; j < 16; j++)
-            {
-                int q = q0 + j;
-                bool valid = q < wide && q % wq < g.OutWidth;
-                lanes[j] = valid ? -1 : 0;
-                if (valid && first < 0) first = q;
-            }
-            if (first < 0) continue;
-            chunks.Add(new Chunk(q0, first / wq * g.OutWidth + first % wq, Vector512.Create((ReadOnlySpan<int>)lanes).AsSingle()));
+            var (output, valid) = WideRows.Block(q0, wide, wq, g.OutWidth);
+            if (output >= 0) chunks.Add(new Chunk(q0, output, valid));
         }
         return [.. chunks];
     }
