@@ -56,6 +56,10 @@ public class ConvKernelTests
         { 2, 8, 5, 7, 16, 3, 1, 1 },   // 8 in, 16 out; 7 wide: a vector spans three rows
         { 2, 16, 1, 1, 8, 3, 1, 1 },   // one pixel: every tap but the centre in the padding
         { 1, 8, 3, 17, 8, 3, 1, 1 },   // rows longer than a vector, the last pass mostly past the image
+        { 1, 8, 1, 46, 8, 3, 1, 1 },   // 47 wide positions: one short of a 48-position pass
+        { 2, 8, 1, 47, 16, 3, 1, 1 },  // exactly one pass
+        { 1, 16, 1, 48, 8, 3, 1, 1 },  // one past it
+        { 2, 2, 4, 8, 16, 3, 1, 1 },   // 40 wide positions: the carried-tap weight gradient's 3-pixel steps leave one
     };
 
     private static float[] Random(int n, int seed)
@@ -281,6 +285,9 @@ public class DirectConvForwardTests
     [InlineData(3, 16, 1, 1, 8)]
     [InlineData(2, 8, 4, 18, 8)]
     [InlineData(1, 16, 9, 14, 16)]
+    [InlineData(1, 8, 1, 46, 8)]      // 47, 48 and 49 wide positions: around one 48-position pass
+    [InlineData(2, 8, 1, 47, 16)]
+    [InlineData(1, 16, 1, 48, 8)]
     public void NarrowForwardAndInputGradientMatchTheProductBitForBit(int batch, int ic, int h, int w, int oc)
     {
         var g = new ConvGeometry(ic, h, w, oc, 3, 3, 1, 1);
@@ -312,6 +319,7 @@ public class DirectConvForwardTests
     [InlineData(2, 4, 6, 5, 3, 0)]      // unpadded: 12 wide positions, junk columns of real inputs
     [InlineData(1, 3, 4, 4, 16, 2)]     // padding 2
     [InlineData(2, 1, 1, 1, 8, 1)]      // one pixel
+    [InlineData(1, 2, 4, 8, 16, 1)]     // 40 wide positions: 13 steps of 3 and one left
     public void CarriedTapWeightGradientMatchesTwo16BitForBit(int batch, int ic, int h, int w, int oc, int pad)
     {
         var g = new ConvGeometry(ic, h, w, oc, 3, 3, 1, pad);
