@@ -98,3 +98,38 @@ public class FusedInferenceTests
         Assert.Equal("conv1 (Conv2d)", e.Layer);
     }
 }
+
+/// <summary>
+/// The ImageNet stem's conv and max pool run as one step in bands of pooled rows (NhwcConv.ForwardMaxPooled): the same
+/// products and the same max windows as the two steps, so the same logits, bit for bit, at several batch sizes (one to
+/// several bands an image) and odd image sizes. Alone, because the switch is process-wide.
+/// </summary>
+[Collection(nameof(ProcessWideSwitches))]
+public class ConvMaxPoolFusionTests
+{
+    [Theory]
+    [InlineData("resnet18", 1, 224, 224)]   // 56 pooled rows: 4 bands of 14
+    [InlineData("resnet18", 3, 33, 31)]     // 9 pooled rows over 3 images: 2 bands an image
+    [InlineData("resnet50", 5, 40, 18)]     // one band an image
+    [InlineData("resnet34", 2, 7, 7)]       // 2x2 pooled
+    [InlineData("resnet18", 1, 1, 1)]       // a 1x1 conv output: one pooled pixel, one band
+    public void FusedStemMatchesConvThenPoolBitForBit(string arch, int batch, int h, int w)
+    {
+        var model = ResNets.Create(arch, new ResNetOptions { Seed = 5 });
+        var rng = new Random(h * 31 + w);
+        var x = new Tensor<float>(batch, 3, h, w);
+        for (int i = 0; i < x.Length; i++) x.Span[i] = (float)Init.StandardNormal(rng);
+        model.Eval();
+        model.ProfileInference = true;
+        var fused = model.Forward(x).Clone();
+        Assert.Contains(model.LastInferenceProfile!, step => step.Name.Contains("maxpool 3x3/2"));
+        InferencePlan.FuseConvMaxPool = false;
+        try
+        {
+            var separate = model.Forward(x);
+            for (int i = 0; i < fused.Length; i++)
+                Assert.True(fused.Span[i] == separate.Span[i], $"logit {i}: fused {fused.Span[i]}, conv then pool {separate.Span[i]}");
+        }
+        finally { InferencePlan.FuseConvMaxPool = true; }
+    }
+}

@@ -129,4 +129,90 @@ public static unsafe class NhwcConv
                 for (int i = 0; i < plane; i++) d[i] = src[o + i * c];
             }
     }
+
+    /// <summary>
+    /// Pooled rows per band of <see cref="ForwardMaxPooled"/>: its convolution rows (2·band + 1 of them, 112 pixels
+    /// of 64 channels for the ImageNet stem: 0.8 MB at 14) stay in the thread's L2 until they are pooled.
+    /// </summary>
+    private const int PooledRowsPerBand = 14;
+
+    /// <summary>
+    /// The bands of pooled rows <see cref="ForwardMaxPooled"/> splits a batch into: each image's pooled rows in
+    /// equal bands of at most <see cref="PooledRowsPerBand"/>, and at least two bands per thread over the batch.
+    /// </summary>
+    public static int PooledBandsPerImage(int pooledHeight, int batch) =>
+        Math.Min(pooledHeight, Math.Max((pooledHeight + PooledRowsPerBand - 1) / PooledRowsPerBand, (2 * Engine.Threads + batch - 1) / batch));
+
+    /// <summary>
+    /// The convolution rows [first, end) that pooled rows [p0, p1) of a 3x3 stride-2 padding-1 max pool read, in an
+    /// image of <paramref name="height"/> rows.
+    /// </summary>
+    public static (int First, int End) PooledBandRows(int p0, int p1, int height) => (Math.Max(0, 2 * p0 - 1), Math.Min(height, 2 * p1));
+
+    [ThreadStatic] private static AlignedBuffer? _bandScratch;
+
+    /// <summary>
+    /// maxpool3x3/2 (padding 1) of ReLU(conv(x) + bias) in bands of pooled rows, each band's convolution rows made in
+    /// the thread's scratch and pooled from there: the convolution's full output (3.2 MB an image for the ImageNet
+    /// stem) is never written out and read back. Band b of image n holds pooled rows [b·PH/bands, (b + 1)·PH/bands)
+    /// (<see cref="PooledBandsPerImage"/>); bandOffsets[n·bands + b] is the convolution's indirection table for its
+    /// rows (<see cref="PooledBandRows"/>). Each output pixel is the packed product's value and
+    /// each pooled value the max over the same window in the same order as <see cref="NhwcOps.MaxPool"/>: the same
+    /// bits as the two steps.
+    /// </summary>
+    public static void ForwardMaxPooled(in ConvGeometry g, int batch, PackedWeights w, int bands, int[][] bandOffsets, float* x, float* y)
+    {
+        int oh = g.OutHeight, ow = g.OutWidth, oc = g.OutChannels;
+        int ph = (oh - 1) / 2 + 1, pw = (ow - 1) / 2 + 1;
+        if (bands < 1 || bands > ph || bandOffsets.Length != batch * bands)
+            throw new ArgumentException($"{bandOffsets.Length} band tables for {batch} images of {bands} bands");
+        var geometry = g;
+        nint xp = (nint)x, yp = (nint)y;
+        WorkerPool.For(batch * bands, task =>
+        {
+            int n = task / bands, b = task % bands;
+            int p0 = b * ph / bands, p1 = (b + 1) * ph / bands;
+            var (first, end) = PooledBandRows(p0, p1, oh);
+            int rows = (end - first) * ow;
+            var band = NchwConv.Scratch(ref _bandScratch, rows * oc);
+            // Nested in this task, the product runs on this thread alone.
+            PackedGemm.Run(w, (float*)xp, bandOffsets[task], rows, band.Pointer, oc, null, 0, relu: true);
+            PoolBand(band.Pointer, first, end, ow, oc, p0, p1, pw, (float*)yp + ((long)n * ph + p0) * pw * oc);
+        });
+    }
+
+    // Pooled rows [p0, p1) from convolution rows [first, end) at band (rows of ow pixels of oc channels): window rows
+    // 2p − 1 .. 2p + 1 and columns 2q − 1 .. 2q + 1 inside the image, taken as NhwcOps.MaxPool takes them.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PoolBand(float* band, int first, int end, int ow, int oc, int p0, int p1, int pw, float* y)
+    {
+        long rowStride = (long)ow * oc;
+        for (int p = p0; p < p1; p++)
+        {
+            int r0 = Math.Max(first, 2 * p - 1), r1 = Math.Min(end, 2 * p + 2);
+            for (int q = 0; q < pw; q++)
+            {
+                int c0 = Math.Max(0, 2 * q - 1), c1 = Math.Min(ow, 2 * q + 2);
+                float* dst = y + ((long)(p - p0) * pw + q) * oc;
+                int ch = 0;
+                for (; ch + 16 <= oc; ch += 16)
+                {
+                    var m = Vector512.Create(float.NegativeInfinity);
+                    for (int r = r0; r < r1; r++)
+                    {
+                        float* at = band + (r - first) * rowStride + ch;
+                        for (int col = c0; col < c1; col++) m = Vector512.Max(m, Vector512.Load(at + (long)col * oc));
+                    }
+                    m.Store(dst + ch);
+                }
+                for (; ch < oc; ch++)
+                {
+                    float m = float.NegativeInfinity;
+                    for (int r = r0; r < r1; r++)
+                        for (int col = c0; col < c1; col++) m = Math.Max(m, band[(r - first) * rowStride + (long)col * oc + ch]);
+                    dst[ch] = m;
+                }
+            }
+        }
+    }
 }
