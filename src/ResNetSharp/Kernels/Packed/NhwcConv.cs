@@ -156,9 +156,8 @@ public static unsafe class NhwcConv
     /// the thread's scratch and pooled from there: the convolution's full output (3.2 MB an image for the ImageNet
     /// stem) is never written out and read back. Band b of image n holds pooled rows [b·PH/bands, (b + 1)·PH/bands)
     /// (<see cref="PooledBandsPerImage"/>); bandOffsets[n·bands + b] is the convolution's indirection table for its
-    /// rows (<see cref="PooledBandRows"/>). Each output pixel is the packed product's value and
-    /// each pooled value the max over the same window in the same order as <see cref="NhwcOps.MaxPool"/>: the same
-    /// bits as the two steps.
+    /// rows (<see cref="PooledBandRows"/>). Each conv value is the packed product's, and each pooled value the max over
+    /// the same window in the same order as <see cref="NhwcOps.MaxPool"/>: the same bits as the two steps.
     /// </summary>
     public static void ForwardMaxPooled(in ConvGeometry g, int batch, PackedWeights w, int bands, int[][] bandOffsets, float* x, float* y)
     {
