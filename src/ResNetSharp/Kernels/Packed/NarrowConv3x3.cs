@@ -87,7 +87,8 @@ internal static unsafe class NarrowConv3x3
     /// <summary>
     /// One image zero-padded by one pixel into the calling thread's scratch, with slack after it for the junk lanes'
     /// reads. The border is cleared only when the shape changes (only the interior is written); each row is copied in
-    /// vectors, its tail under a mask: a copy call per 28-float row cost a fifth of the layer.
+    /// vectors, its tail under a mask: with a copy call per 28-float row, the layer took 6.08 ms against 4.64 with the
+    /// padding skipped (one thread, a scratch harness).
     /// </summary>
     private static float* Pad(int channels, int h, int w, float* x)
     {
@@ -137,7 +138,7 @@ internal static unsafe class NarrowConv3x3
                 var z = Vector512<float>.Zero;
                 Vector512<float> a00 = z, a01 = z, a02 = z, a10 = z, a11 = z, a12 = z, a20 = z, a21 = z, a22 = z, a30 = z, a31 = z, a32 = z;
                 Vector512<float> a40 = z, a41 = z, a42 = z, a50 = z, a51 = z, a52 = z, a60 = z, a61 = z, a62 = z, a70 = z, a71 = z, a72 = z;
-                // Junk lanes (the two padding columns a row, and past the last row) read on into the next row, the
+                // Junk lanes (the padding column of each row, and past the last row) read on into the next row, the
                 // next channel's plane or the scratch's slack: computed, never stored.
                 float* at = padded + (long)b * Block;
                 float* wt = wg;
