@@ -315,11 +315,11 @@ public class DirectConvForwardTests
     /// </summary>
     [Theory]
     [InlineData(2, 16, 28, 28, 16, 1)]  // resnet20's 16-channel layers
-    [InlineData(3, 5, 7, 9, 15, 1)]     // odd channels; 63 wide positions
-    [InlineData(2, 4, 6, 5, 3, 0)]      // unpadded: 12 wide positions, junk columns of real inputs
-    [InlineData(1, 3, 4, 4, 16, 2)]     // padding 2
-    [InlineData(2, 1, 1, 1, 8, 1)]      // one pixel
-    [InlineData(1, 2, 4, 8, 16, 1)]     // 40 wide positions: 13 steps of 3 and one left
+    [InlineData(3, 5, 7, 9, 15, 1)]     // odd channels; rows of 9: three steps of 3
+    [InlineData(2, 4, 6, 5, 3, 0)]      // unpadded: rows of 3, one step
+    [InlineData(1, 3, 4, 4, 16, 2)]     // padding 2: rows of 6
+    [InlineData(2, 2, 1, 1, 8, 1)]      // one pixel: no step of 3, one left (one input channel would take SingleChannelConv)
+    [InlineData(1, 2, 4, 8, 16, 1)]     // rows of 8: two steps of 3 and two left
     public void CarriedTapWeightGradientMatchesTwo16BitForBit(int batch, int ic, int h, int w, int oc, int pad)
     {
         var g = new ConvGeometry(ic, h, w, oc, 3, 3, 1, pad);
@@ -336,6 +336,33 @@ public class DirectConvForwardTests
         }
         var carried = WeightGradient(true); var two = WeightGradient(false);
         for (int i = 0; i < carried.Length; i++) Assert.True(carried[i] == two[i], $"dw[{i}]: carried {carried[i]}, Two16 {two[i]}");
+    }
+
+    /// <summary>
+    /// An infinite input: the carried-tap weight gradient reads only the taps of real outputs, as Two16 does, so the
+    /// taps that never meet it stay finite, and every value is Two16's (NaN where Two16's is NaN).
+    /// </summary>
+    [Fact]
+    public void CarriedTapWeightGradientWithAnInfiniteInputMatchesTwo16()
+    {
+        var g = new ConvGeometry(2, 4, 5, 16, 3, 3, 1, 1);
+        var rng = new Random(7);
+        float[] R(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var x = R(g.InImage); var wt = R(g.WeightSize); var dy = R(g.OutImage);
+        x[1 * 5 + 4] = float.PositiveInfinity;   // channel 0, row 1, the last column
+        float[] WeightGradient(bool carried)
+        {
+            var dw = new float[wt.Length];
+            ResNetSharp.Kernels.Packed.Conv3x3WeightGradient.CarriedTaps = carried;
+            try { Conv2dKernel.Backward<float>(g, 1, x, wt, dy, default, dw, default, []); }
+            finally { ResNetSharp.Kernels.Packed.Conv3x3WeightGradient.CarriedTaps = true; }
+            return dw;
+        }
+        var carried = WeightGradient(true); var two = WeightGradient(false);
+        for (int i = 0; i < carried.Length; i++)
+            Assert.True(carried[i] == two[i] || float.IsNaN(carried[i]) && float.IsNaN(two[i]), $"dw[{i}]: carried {carried[i]}, Two16 {two[i]}");
+        // Output channel 0, input channel 0, tap (kh 0, kw 0) reads columns 0..3 only: finite.
+        Assert.True(float.IsFinite(carried[0]), $"dw[0] = {carried[0]}");
     }
 
     /// <summary>

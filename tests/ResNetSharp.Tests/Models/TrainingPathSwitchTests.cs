@@ -33,9 +33,9 @@ public class TrainingPathSwitchTests
     }
 
     /// <summary>
-    /// A training step of resnet20 with forward and dx by Winograd (AVX-512; 20x18 and 10x9 images take F(4x4,3x3),
-    /// 5x5 ones F(2x2,3x3)), and the weight gradients of its 32- and 64-channel layers too, against the direct
-    /// convolutions: logits, loss and every parameter gradient.
+    /// A training step of resnet20 with the forward and dx of its 32- and 64-channel layers by Winograd (AVX-512; 10x9
+    /// images take F(4x4,3x3), 5x5 ones F(2x2,3x3)), and their weight gradients too, against the direct convolutions:
+    /// logits, loss and every parameter gradient. Its 16-channel 20x18 layers run NarrowConv3x3 either way.
     /// </summary>
     [Fact]
     public void WinogradTrainingStepMatchesTheDirectOne()

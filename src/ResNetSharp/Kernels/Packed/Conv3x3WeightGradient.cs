@@ -41,7 +41,7 @@ internal static unsafe class Conv3x3WeightGradient
         long dyImage = (long)wide * ocPad;
         if (ocPad == 16 && CarriedTaps)
             for (int c = 0; c < ic; c++)
-                One16(xPad + (long)c * plane, wp, xImage, dyT, dyImage, wide, images, dwT + (long)c * 9 * 16);
+                One16(xPad + (long)c * plane, wp, g.OutWidth, xImage, dyT, dyImage, wide, images, dwT + (long)c * 9 * 16);
         else if (ocPad == 16)
             for (int c = 0; c < ic; c += 2)
             {
@@ -106,60 +106,62 @@ internal static unsafe class Conv3x3WeightGradient
     /// <summary>Whether 16 output channels take <see cref="One16"/> (on by default; off: Two16, only to measure and test it).</summary>
     internal static bool CarriedTaps = true;
 
-    // One channel, 16 output channels: 9 accumulators a{tap}, three pixels a step. Pixel q's taps kw = 1 and 2 are
-    // pixel q + 1's kw = 0 and 1, so each kernel row's broadcast inputs are carried from step to step and a step loads
-    // 3 gradient vectors and 9 input values for 27 multiply-adds (Two16 loads 19 per 18, more loads than the cycles
-    // its multiply-adds take). The step runs over the wide rows' junk columns too: their gradients are zero (and
-    // their inputs finite), so they add nothing, and every accumulator still adds its pixels in order: Two16's bits.
-    // (An infinite input in a junk column's taps would make a NaN here; its real taps make the sums non-finite anyway.)
+    // One channel, 16 output channels: 9 accumulators a{tap}, three pixels a step along each row. Pixel q's taps
+    // kw = 1 and 2 are pixel q + 1's kw = 0 and 1, so each kernel row's broadcast inputs are carried from step to step
+    // and a step loads 3 gradient vectors and 9 input values for 27 multiply-adds (Two16 loads 19 per 18, more loads
+    // than the cycles its multiply-adds take). Rows end at their last output, as in Two16 (the carried values are
+    // only ever taps of real outputs), and every accumulator adds its pixels in order: Two16's bits.
     // `bench/run.sh --ab Conv3x3WeightGradient.CarriedTaps=false,true --ab-work r20-train --ab-layers --rounds 30`:
-    // resnet20's six 16-channel layers' backward (dx and dw) 0.943–0.948x (noise floor 0.989–1.007), the step 0.991x.
+    // resnet20's six 16-channel layers' backward (dx and dw) 0.83–0.90x (noise floor 0.95–1.02), the step 0.981x
+    // (1.001). A first version ran over the junk columns too (0.943–0.948x, step 0.991x), where an infinite input
+    // made NaN of taps that never meet it.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void One16(float* x, int wp, long xImage, float* dyT, long dyImage, int wide, int images, float* dwT)
+    private static void One16(float* x, int wp, int ow, long xImage, float* dyT, long dyImage, int wide, int images, float* dwT)
     {
         var z = Vector512<float>.Zero;
         Vector512<float> a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z, a8 = z;
         for (int t = 0; t < images; t++)
-        {
-            float* r0 = x + t * xImage, r1 = r0 + wp, r2 = r1 + wp;
-            float* d = dyT + t * dyImage;
-            var p0 = Vector512.Create(r0[0]); var p1 = Vector512.Create(r0[1]);
-            var m0 = Vector512.Create(r1[0]); var m1 = Vector512.Create(r1[1]);
-            var n0 = Vector512.Create(r2[0]); var n1 = Vector512.Create(r2[1]);
-            int q = 0;
-            for (; q + 3 <= wide; q += 3, d += 48)
+            for (int row = 0; row < wide; row += wp)
             {
-                var v0 = Vector512.Load(d); var v1 = Vector512.Load(d + 16); var v2 = Vector512.Load(d + 32);
-                var p2 = Vector512.Create(r0[q + 2]); var p3 = Vector512.Create(r0[q + 3]); var p4 = Vector512.Create(r0[q + 4]);
-                a0 = Vector512.FusedMultiplyAdd(p0, v0, a0); a1 = Vector512.FusedMultiplyAdd(p1, v0, a1); a2 = Vector512.FusedMultiplyAdd(p2, v0, a2);
-                a0 = Vector512.FusedMultiplyAdd(p1, v1, a0); a1 = Vector512.FusedMultiplyAdd(p2, v1, a1); a2 = Vector512.FusedMultiplyAdd(p3, v1, a2);
-                a0 = Vector512.FusedMultiplyAdd(p2, v2, a0); a1 = Vector512.FusedMultiplyAdd(p3, v2, a1); a2 = Vector512.FusedMultiplyAdd(p4, v2, a2);
-                p0 = p3; p1 = p4;
-                var m2 = Vector512.Create(r1[q + 2]); var m3 = Vector512.Create(r1[q + 3]); var m4 = Vector512.Create(r1[q + 4]);
-                a3 = Vector512.FusedMultiplyAdd(m0, v0, a3); a4 = Vector512.FusedMultiplyAdd(m1, v0, a4); a5 = Vector512.FusedMultiplyAdd(m2, v0, a5);
-                a3 = Vector512.FusedMultiplyAdd(m1, v1, a3); a4 = Vector512.FusedMultiplyAdd(m2, v1, a4); a5 = Vector512.FusedMultiplyAdd(m3, v1, a5);
-                a3 = Vector512.FusedMultiplyAdd(m2, v2, a3); a4 = Vector512.FusedMultiplyAdd(m3, v2, a4); a5 = Vector512.FusedMultiplyAdd(m4, v2, a5);
-                m0 = m3; m1 = m4;
-                var n2 = Vector512.Create(r2[q + 2]); var n3 = Vector512.Create(r2[q + 3]); var n4 = Vector512.Create(r2[q + 4]);
-                a6 = Vector512.FusedMultiplyAdd(n0, v0, a6); a7 = Vector512.FusedMultiplyAdd(n1, v0, a7); a8 = Vector512.FusedMultiplyAdd(n2, v0, a8);
-                a6 = Vector512.FusedMultiplyAdd(n1, v1, a6); a7 = Vector512.FusedMultiplyAdd(n2, v1, a7); a8 = Vector512.FusedMultiplyAdd(n3, v1, a8);
-                a6 = Vector512.FusedMultiplyAdd(n2, v2, a6); a7 = Vector512.FusedMultiplyAdd(n3, v2, a7); a8 = Vector512.FusedMultiplyAdd(n4, v2, a8);
-                n0 = n3; n1 = n4;
+                float* r0 = x + t * xImage + row, r1 = r0 + wp, r2 = r1 + wp;
+                float* d = dyT + t * dyImage + (long)row * 16;
+                var p0 = Vector512.Create(r0[0]); var p1 = Vector512.Create(r0[1]);
+                var m0 = Vector512.Create(r1[0]); var m1 = Vector512.Create(r1[1]);
+                var n0 = Vector512.Create(r2[0]); var n1 = Vector512.Create(r2[1]);
+                int q = 0;
+                for (; q + 3 <= ow; q += 3, d += 48)
+                {
+                    var v0 = Vector512.Load(d); var v1 = Vector512.Load(d + 16); var v2 = Vector512.Load(d + 32);
+                    var p2 = Vector512.Create(r0[q + 2]); var p3 = Vector512.Create(r0[q + 3]); var p4 = Vector512.Create(r0[q + 4]);
+                    a0 = Vector512.FusedMultiplyAdd(p0, v0, a0); a1 = Vector512.FusedMultiplyAdd(p1, v0, a1); a2 = Vector512.FusedMultiplyAdd(p2, v0, a2);
+                    a0 = Vector512.FusedMultiplyAdd(p1, v1, a0); a1 = Vector512.FusedMultiplyAdd(p2, v1, a1); a2 = Vector512.FusedMultiplyAdd(p3, v1, a2);
+                    a0 = Vector512.FusedMultiplyAdd(p2, v2, a0); a1 = Vector512.FusedMultiplyAdd(p3, v2, a1); a2 = Vector512.FusedMultiplyAdd(p4, v2, a2);
+                    p0 = p3; p1 = p4;
+                    var m2 = Vector512.Create(r1[q + 2]); var m3 = Vector512.Create(r1[q + 3]); var m4 = Vector512.Create(r1[q + 4]);
+                    a3 = Vector512.FusedMultiplyAdd(m0, v0, a3); a4 = Vector512.FusedMultiplyAdd(m1, v0, a4); a5 = Vector512.FusedMultiplyAdd(m2, v0, a5);
+                    a3 = Vector512.FusedMultiplyAdd(m1, v1, a3); a4 = Vector512.FusedMultiplyAdd(m2, v1, a4); a5 = Vector512.FusedMultiplyAdd(m3, v1, a5);
+                    a3 = Vector512.FusedMultiplyAdd(m2, v2, a3); a4 = Vector512.FusedMultiplyAdd(m3, v2, a4); a5 = Vector512.FusedMultiplyAdd(m4, v2, a5);
+                    m0 = m3; m1 = m4;
+                    var n2 = Vector512.Create(r2[q + 2]); var n3 = Vector512.Create(r2[q + 3]); var n4 = Vector512.Create(r2[q + 4]);
+                    a6 = Vector512.FusedMultiplyAdd(n0, v0, a6); a7 = Vector512.FusedMultiplyAdd(n1, v0, a7); a8 = Vector512.FusedMultiplyAdd(n2, v0, a8);
+                    a6 = Vector512.FusedMultiplyAdd(n1, v1, a6); a7 = Vector512.FusedMultiplyAdd(n2, v1, a7); a8 = Vector512.FusedMultiplyAdd(n3, v1, a8);
+                    a6 = Vector512.FusedMultiplyAdd(n2, v2, a6); a7 = Vector512.FusedMultiplyAdd(n3, v2, a7); a8 = Vector512.FusedMultiplyAdd(n4, v2, a8);
+                    n0 = n3; n1 = n4;
+                }
+                for (; q < ow; q++, d += 16)
+                {
+                    var v = Vector512.Load(d);
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[q]), v, a0);
+                    a1 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[q + 1]), v, a1);
+                    a2 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[q + 2]), v, a2);
+                    a3 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[q]), v, a3);
+                    a4 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[q + 1]), v, a4);
+                    a5 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[q + 2]), v, a5);
+                    a6 = Vector512.FusedMultiplyAdd(Vector512.Create(r2[q]), v, a6);
+                    a7 = Vector512.FusedMultiplyAdd(Vector512.Create(r2[q + 1]), v, a7);
+                    a8 = Vector512.FusedMultiplyAdd(Vector512.Create(r2[q + 2]), v, a8);
+                }
             }
-            for (; q < wide; q++, d += 16)
-            {
-                var v = Vector512.Load(d);
-                a0 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[q]), v, a0);
-                a1 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[q + 1]), v, a1);
-                a2 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[q + 2]), v, a2);
-                a3 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[q]), v, a3);
-                a4 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[q + 1]), v, a4);
-                a5 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[q + 2]), v, a5);
-                a6 = Vector512.FusedMultiplyAdd(Vector512.Create(r2[q]), v, a6);
-                a7 = Vector512.FusedMultiplyAdd(Vector512.Create(r2[q + 1]), v, a7);
-                a8 = Vector512.FusedMultiplyAdd(Vector512.Create(r2[q + 2]), v, a8);
-            }
-        }
         AddTo(dwT, a0); AddTo(dwT + 16, a1); AddTo(dwT + 32, a2); AddTo(dwT + 48, a3); AddTo(dwT + 64, a4);
         AddTo(dwT + 80, a5); AddTo(dwT + 96, a6); AddTo(dwT + 112, a7); AddTo(dwT + 128, a8);
     }

@@ -197,8 +197,8 @@ internal static unsafe class NarrowConv3x3
 
     private static readonly Dictionary<(int, int), Block16[]> BlockTables = [];
 
-    // A geometry's blocks, made once: every block of the wide rows up to the last that holds an output (with one
-    // junk column a row, every block holds one).
+    // A geometry's blocks, made once: every block of the wide rows. The last may hold only a junk lane (H·(W + 1)
+    // one past a multiple of 16, as 1x16): its mask is empty and it stores nothing.
     private static Block16[] BlocksFor(int h, int w)
     {
         lock (BlockTables)
