@@ -311,7 +311,8 @@ public sealed unsafe class InferencePlan
     /// <summary>
     /// Whether a plan's conv + 3x3/2 max pool pairs (the ImageNet stem) run as one step (on by default; off: the two
     /// steps, only to measure it). `bench/run.sh --ab InferencePlan.FuseConvMaxPool=false,true --ab-work r18-b1
-    /// --ab-layers --rounds 60`: the pair 0.871x and 0.872x in two runs, the pass 0.987x and 0.992x (noise floors 0.997);
+    /// --ab-layers --rounds 40..60`: the pair 0.871x, 0.872x and 0.886x in runs where a pass took 9.4–9.7 ms, but
+    /// 0.959x, 1.048x and 1.091x where it took 10.6–16.7 ms (the machine's slow phases), the pass 0.987x–1.002x;
     /// resnet50 at batch 16 (12 rounds): the pair 0.745x (21.0 → 15.7 ms); resnet50 at batch 1: the pair 0.946x and
     /// 1.009x, the pass level.
     /// </summary>

@@ -323,6 +323,7 @@ public class DirectConvForwardTests
     public void CarriedTapWeightGradientMatchesTwo16BitForBit(int batch, int ic, int h, int w, int oc, int pad)
     {
         var g = new ConvGeometry(ic, h, w, oc, 3, 3, 1, pad);
+        AssertTakesTheTapKernel(g);
         var rng = new Random(h * 5 + w + pad);
         float[] R(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         var x = R(batch * g.InImage); var wt = R(g.WeightSize); var dy = R(batch * g.OutImage);
@@ -346,6 +347,7 @@ public class DirectConvForwardTests
     public void CarriedTapWeightGradientWithAnInfiniteInputMatchesTwo16()
     {
         var g = new ConvGeometry(2, 4, 5, 16, 3, 3, 1, 1);
+        AssertTakesTheTapKernel(g);
         var rng = new Random(7);
         float[] R(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         var x = R(g.InImage); var wt = R(g.WeightSize); var dy = R(g.OutImage);
@@ -386,6 +388,16 @@ public class DirectConvForwardTests
             for (int i = 0; i < y.Length; i++)
                 Assert.True(Math.Abs(y[i] - expected[i]) <= 1e-3, $"seed {seed}, y[{i}]: {y[i]}, reference {expected[i]}");
         }
+    }
+
+    // The 16-output-channel tap kernel (One16 or Two16) takes this weight gradient: not the one-channel stem's, and
+    // not Winograd's (below 32 channels).
+    private static void AssertTakesTheTapKernel(ConvGeometry g)
+    {
+        Assert.True(ResNetSharp.Kernels.Packed.Conv3x3WeightGradient.Supports(g));
+        Assert.False(ResNetSharp.Kernels.Packed.SingleChannelConv.Supports(g));
+        Assert.Equal(16, ResNetSharp.Kernels.Packed.Conv3x3WeightGradient.PaddedOutChannels(g.OutChannels));
+        Assert.True(Math.Min(g.InChannels, g.OutChannels) < ResNetSharp.Kernels.Packed.NchwConv.MinWinogradGradientChannels);
     }
 
     private static void AssertSameForward(ConvGeometry g, int batch, Action<bool> setKernel)

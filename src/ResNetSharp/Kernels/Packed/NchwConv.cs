@@ -20,14 +20,16 @@ public static unsafe class NchwConv
     /// <summary>
     /// Whether stride-1 3x3 convolutions with at least <see cref="MinWinogradChannels"/> input and output channels run
     /// their forward pass and dx as Winograd (<see cref="NchwWinograd"/>: F(4x4,3x3), or F(2x2,3x3) on images at most
-    /// 8 wide; AVX-512 only). Results differ from the direct sum by rounding.
+    /// 8 wide; AVX-512 only), except those <see cref="NarrowConv3x3"/> takes (16 channels or fewer on both sides),
+    /// which run direct either way. Results differ from the direct sum by rounding.
     /// </summary>
     public static bool UseWinograd { get; set; } = true;
 
     /// <summary>
     /// Below this, a chunk's products have too short a reduction to pay for the transforms. Measured on resnet20's
-    /// 16-channel layers (28x28, batch 128): F(2x2) took 5.3–5.7 ms against 4.8–5.1 direct, F(4x4) 2.8–3.7 against
-    /// 3.3–4.8, and the whole training step 4% less with them on.
+    /// 16-channel layers (28x28, batch 128), against the matrix-product direct path of the time: F(2x2) took 5.3–5.7 ms
+    /// against 4.8–5.1 direct, F(4x4) 2.8–3.7 against 3.3–4.8, and the whole training step 4% less with them on.
+    /// Those layers now take <see cref="NarrowConv3x3"/>, faster than either.
     /// </summary>
     public const int MinWinogradChannels = 16;
 

@@ -181,7 +181,7 @@ public static unsafe class NhwcConv
     }
 
     // Pooled rows [p0, p1) from convolution rows [first, end) at band (rows of ow pixels of oc channels): window rows
-    // 2p − 1 .. 2p + 1 and columns 2q − 1 .. 2q + 1 inside the image, taken as NhwcOps.MaxPool takes them.
+    // 2p − 1 .. 2p + 1 and columns 2q − 1 .. 2q + 1 inside the image, each window's max as NhwcOps.MaxPool takes it.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PoolBand(float* band, int first, int end, int ow, int oc, int p0, int p1, int pw, float* y)
     {
@@ -192,25 +192,8 @@ public static unsafe class NhwcConv
             for (int q = 0; q < pw; q++)
             {
                 int c0 = Math.Max(0, 2 * q - 1), c1 = Math.Min(ow, 2 * q + 2);
-                float* dst = y + ((long)(p - p0) * pw + q) * oc;
-                int ch = 0;
-                for (; ch + 16 <= oc; ch += 16)
-                {
-                    var m = Vector512.Create(float.NegativeInfinity);
-                    for (int r = r0; r < r1; r++)
-                    {
-                        float* at = band + (r - first) * rowStride + ch;
-                        for (int col = c0; col < c1; col++) m = Vector512.Max(m, Vector512.Load(at + (long)col * oc));
-                    }
-                    m.Store(dst + ch);
-                }
-                for (; ch < oc; ch++)
-                {
-                    float m = float.NegativeInfinity;
-                    for (int r = r0; r < r1; r++)
-                        for (int col = c0; col < c1; col++) m = Math.Max(m, band[(r - first) * rowStride + (long)col * oc + ch]);
-                    dst[ch] = m;
-                }
+                NhwcOps.WindowMax(band + (r0 - first) * rowStride + (long)c0 * oc, rowStride, r1 - r0, c1 - c0, oc,
+                    y + ((long)(p - p0) * pw + q) * oc);
             }
         }
     }

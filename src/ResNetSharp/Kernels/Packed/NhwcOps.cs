@@ -22,30 +22,39 @@ public static unsafe class NhwcOps
                 float* dst = ys + (((long)n * oh + oy) * ow + ox) * c;
                 int x0 = ox * stride - pad;
                 int kx0 = Math.Max(0, -x0), kx1 = Math.Min(kernel, w - x0);
-                // The window's first pixel; its rows are w·c floats apart, its pixels c.
-                float* window = xs + (((long)n * h + y0) * w + x0) * c;
-                long rowStride = (long)w * c;
-                int ch = 0;
-                for (; ch + 16 <= c; ch += 16)
-                    {
-                        var m = Vector512.Create(float.NegativeInfinity);
-                        for (int ky = ky0; ky < ky1; ky++)
-                        {
-                            float* r = window + ky * rowStride + ch;
-                            for (int kx = kx0; kx < kx1; kx++) m = Vector512.Max(m, Vector512.Load(r + (long)kx * c));
-                        }
-                        m.Store(dst + ch);
-                    }
-                for (; ch < c; ch++)
-                {
-                    float m = float.NegativeInfinity;
-                    for (int ky = ky0; ky < ky1; ky++)
-                        for (int kx = kx0; kx < kx1; kx++)
-                            m = Math.Max(m, xs[(((long)n * h + y0 + ky) * w + x0 + kx) * c + ch]);
-                    dst[ch] = m;
-                }
+                // The window's first pixel inside the image; its rows are w·c floats apart, its pixels c.
+                float* window = xs + (((long)n * h + y0 + ky0) * w + x0 + kx0) * c;
+                WindowMax(window, (long)w * c, ky1 - ky0, kx1 - kx0, c, dst);
             }
         });
+    }
+
+    /// <summary>
+    /// dst[ch] = the max over a window of rows × cols pixels of c channels from <paramref name="window"/> (rows
+    /// rowStride floats apart), from −∞, row by row and pixel by pixel: the order every max pool here takes, so that
+    /// a fused one gives the same bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void WindowMax(float* window, long rowStride, int rows, int cols, int c, float* dst)
+    {
+        int ch = 0;
+        for (; ch + 16 <= c; ch += 16)
+        {
+            var m = Vector512.Create(float.NegativeInfinity);
+            for (int ky = 0; ky < rows; ky++)
+            {
+                float* r = window + ky * rowStride + ch;
+                for (int kx = 0; kx < cols; kx++) m = Vector512.Max(m, Vector512.Load(r + (long)kx * c));
+            }
+            m.Store(dst + ch);
+        }
+        for (; ch < c; ch++)
+        {
+            float m = float.NegativeInfinity;
+            for (int ky = 0; ky < rows; ky++)
+                for (int kx = 0; kx < cols; kx++) m = Math.Max(m, window[ky * rowStride + (long)kx * c + ch]);
+            dst[ch] = m;
+        }
     }
 
     /// <summary>y (N, H+2p, W+2p, C) = x (N,H,W,C) with a border of p zero pixels.</summary>
